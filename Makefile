@@ -1,0 +1,29 @@
+# Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+# Each creates .venv if missing and installs the package into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("dnnlab needs Python >= 3.11") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+# Reinstall only when pyproject.toml changes (the package itself is installed editable).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/dnnlab train --variant elu
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,94 @@
+"""CLI flags generated from the config dataclasses: `--lr 3e-4` overrides `TrainConfig.lr`.
+
+Flags exist only for real fields, values are parsed by the field's type, and only the flags
+the user gave override the preset, so the help text and the configs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, for_variant
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+TOP_LEVEL = ("name", "out")
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The `# comment` after each field in the class source: the single source of help text."""
+    import inspect
+
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        match = re.match(r"\s+(\w+):.*?=.*?#\s*(.+)$", line)
+        if match:
+            comments[match.group(1)] = match.group(2).replace("%", "%%")
+    return comments
+
+
+def _parser_for(annotation: Any, name: str):
+    """A string -> value function for a field type such as `int | None` or `float | str | None`."""
+    args = set(typing.get_args(annotation)) if isinstance(annotation, types.UnionType) else {annotation}
+    args.discard(type(None))
+    if args == {float, str}:  # the learning rate: a number or a keyword such as "auto"
+        def number_or_word(text: str) -> float | str:
+            try:
+                return float(text)
+            except ValueError:
+                return text
+        return number_or_word
+    (kind,) = args
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name.replace('_', '-')} expects {kind.__name__}, got {text!r}")
+    return parse
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `--variant`, `--config` and one flag per config field; unset flags stay absent."""
+    parser.add_argument("--variant", default=argparse.SUPPRESS,
+                        help="exercise variant preset: elu, bn, selu, alpha-dropout (default: elu)")
+    parser.add_argument("--config", dest="config_file", metavar="JSON", default=None,
+                        help="start from a saved config.json (e.g. a search's best.json); flags override it")
+    classes = [(None, RunConfig, TOP_LEVEL)] + [(s, c, None) for s, c in SECTIONS.items()]
+    for section, cls, only in classes:
+        hints = typing.get_type_hints(cls)
+        comments = _field_comments(cls)
+        group = parser.add_argument_group(f"{section or 'run'} options")
+        for fld in dataclasses.fields(cls):
+            if only is not None and fld.name not in only:
+                continue
+            flag = "--" + fld.name.replace("_", "-")
+            default = fld.default if fld.default is not dataclasses.MISSING else None
+            help_text = f"{comments.get(fld.name, '')} (default: {default})"
+            if hints[fld.name] is bool:
+                group.add_argument(flag, dest=fld.name, action=argparse.BooleanOptionalAction,
+                                   default=argparse.SUPPRESS, help=help_text)
+            else:
+                group.add_argument(flag, dest=fld.name, type=_parser_for(hints[fld.name], fld.name),
+                                   default=argparse.SUPPRESS, metavar=fld.name.upper(), help=help_text)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run config: the saved config or the variant preset, then the user's flags on top."""
+    given = vars(args)
+    if given.get("config_file"):
+        base = RunConfig.from_json(Path(given["config_file"]))
+        if "variant" in given:
+            base = dataclasses.replace(base, variant=given["variant"])
+    else:
+        base = for_variant(given.get("variant", "elu"))
+    sections = {}
+    for section, cls in SECTIONS.items():
+        overrides = {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
+        sections[section] = dataclasses.replace(getattr(base, section), **overrides)
+    top = {name: given[name] for name in TOP_LEVEL if name in given}
+    return dataclasses.replace(base, **sections, **top)

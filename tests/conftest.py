@@ -1,0 +1,70 @@
+"""Shared fixtures: small synthetic data in the official CIFAR-10 format, and real-data skips."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from dnnlab.data import BATCHES_DIR, DATA_ENV, META_FILE, TEST_FILE, TRAIN_FILES, Splits, file_md5, make_splits  # noqa: E402
+
+LABEL_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+
+
+def write_fake_cifar(root: Path, per_batch: int = 20, seed: int = 0) -> tuple[Path, dict[str, str]]:
+    """A tiny CIFAR-10 folder in the official pickle layout; returns it and its md5 table."""
+    rng = np.random.default_rng(seed)
+    folder = root / BATCHES_DIR
+    folder.mkdir(parents=True)
+    for name in (*TRAIN_FILES, TEST_FILE):
+        batch = {
+            b"batch_label": name.encode(),
+            b"data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
+            b"labels": [int(v) for v in rng.integers(0, 10, size=per_batch)],
+            b"filenames": [f"img_{i}.png".encode() for i in range(per_batch)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / META_FILE).write_bytes(pickle.dumps({b"label_names": LABEL_NAMES, b"num_vis": 3072}))
+    checksums = {p.name: file_md5(p) for p in folder.iterdir()}
+    return folder, checksums
+
+
+@pytest.fixture
+def fake_cifar(tmp_path):
+    return write_fake_cifar(tmp_path / "data")
+
+
+def synthetic_splits(n_train: int = 512, n_valid: int = 256, n_test: int = 256, seed: int = 0,
+                     noise: float = 40.0) -> Splits:
+    """Learnable toy images: each class is a fixed random 0-255 pattern plus noise."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.uniform(0, 255, size=(10, 32, 32, 3))
+    n = n_train + n_valid + n_test
+    labels = rng.integers(0, 10, size=n)
+    images = np.clip(prototypes[labels] + rng.normal(0, noise, size=(n, 32, 32, 3)), 0, 255).astype(np.uint8)
+    return make_splits(images[: n_valid + n_train], labels[: n_valid + n_train],
+                       images[n_valid + n_train:], labels[n_valid + n_train:], valid_size=n_valid)
+
+
+@pytest.fixture
+def toy_splits() -> Splits:
+    return synthetic_splits()
+
+
+def real_data_dir() -> Path | None:
+    root = os.environ.get(DATA_ENV)
+    if not root:
+        return None
+    path = Path(root)
+    return path if (path / BATCHES_DIR).is_dir() or path.name == BATCHES_DIR else None
+
+
+requires_real_data = pytest.mark.skipif(
+    real_data_dir() is None,
+    reason=f"real CIFAR-10 not found: set {DATA_ENV} to the folder holding {BATCHES_DIR}/ (CI does)",
+)

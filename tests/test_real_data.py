@@ -1,0 +1,30 @@
+"""Tests on the real CIFAR-10; skipped with a reason when DNNLAB_DATA is not set."""
+
+import json
+
+import numpy as np
+
+from dnnlab.data import load_cifar10, load_splits
+from tests.conftest import real_data_dir, requires_real_data
+from tests.test_cli import run_cli
+
+
+@requires_real_data
+def test_real_loader_shapes_and_balance():
+    data = load_cifar10(real_data_dir(), download=False)
+    assert data.x_train.shape == (50000, 32, 32, 3) and data.x_test.shape == (10000, 32, 32, 3)
+    assert np.bincount(data.y_train).tolist() == [5000] * 10
+    assert np.bincount(data.y_test).tolist() == [1000] * 10
+    np.testing.assert_allclose(data.x_train.reshape(-1, 3).mean(axis=0), [125.3, 123.0, 113.9], atol=0.1)
+    splits = load_splits(real_data_dir(), download=False)
+    assert len(splits.x_train) == 45000 and len(splits.x_valid) == 5000
+
+
+@requires_real_data
+def test_short_subset_run(tmp_path):
+    proc = run_cli("train", "--variant", "bn", "--subset", "2000", "--epochs", "2", "--out", str(tmp_path),
+                   "--data-dir", str(real_data_dir()), "--no-download")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "bn" / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["train_size"] == 2000
+    assert metrics["valid_accuracy"] > 0.15  # above chance after 2 short epochs

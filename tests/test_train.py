@@ -1,0 +1,98 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import keras
+
+from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from dnnlab.models import build_model
+from dnnlab.train import METRICS_FILE, read_history, train
+from tests.conftest import synthetic_splits
+
+SMALL = ModelConfig(depth=3, width=32)
+
+
+def run_config(tmp_path, model=SMALL, **train_fields) -> RunConfig:
+    train_fields = {"lr": 1e-3, "epochs": 5, "batch_size": 32, **train_fields}
+    return RunConfig(variant="elu", name="toy", out=str(tmp_path), model=model, train=TrainConfig(**train_fields))
+
+
+def test_loss_decreases_on_a_toy_problem(tmp_path, toy_splits):
+    result = train(run_config(tmp_path, epochs=4), toy_splits, verbose=0)
+    losses = result.history["loss"]
+    assert losses[-1] < 0.5 * losses[0]
+    assert result.metrics["valid_accuracy"] > 0.8
+
+
+def test_saturating_input_scale_still_learns(tmp_path, toy_splits):
+    """Raw 0-255 pixels into the 20 x 100 He/ELU net at the textbook's lr 5e-5.
+
+    With a softmax output and the probability loss (the textbook's recipe) the loss is flat
+    from the first step: the saturated softmax is clipped inside the loss, so its gradient
+    is zero. Our logits output keeps the gradient alive and learns.
+    """
+    raw = ModelConfig(input_scaling="none")
+    result = train(run_config(tmp_path, model=raw, lr=5e-5, epochs=4), toy_splits, verbose=0)
+    assert result.history["loss"][-1] < 0.5 * result.history["loss"][0]
+    assert result.metrics["valid_accuracy"] > 0.3  # chance is 0.1
+
+    keras.utils.set_random_seed(42)
+    softmax_net = keras.Sequential(build_model(raw).layers + [keras.layers.Softmax()])
+    softmax_net.compile(keras.optimizers.Nadam(5e-5), keras.losses.SparseCategoricalCrossentropy())
+    stuck = softmax_net.fit(toy_splits.x_train, toy_splits.y_train, epochs=2, verbose=0).history["loss"]
+    assert stuck[-1] == pytest.approx(stuck[0], rel=1e-3), "the textbook recipe should not learn here"
+
+
+def test_best_weights_are_restored_even_without_early_stop(tmp_path):
+    # Random labels: the net memorizes the training set and validation loss rises after a few
+    # epochs, so the best epoch is not the last one and patience never runs out.
+    rng = np.random.default_rng(1)
+    splits = synthetic_splits(n_train=256, n_valid=256, noise=200.0)
+    object.__setattr__(splits, "y_train", rng.integers(0, 10, len(splits.y_train)))
+    config = run_config(tmp_path, model=ModelConfig(depth=2, width=256), lr=3e-3, epochs=12, patience=100)
+    result = train(config, splits, verbose=0)
+    history = read_history(result.run_dir / "history.csv")
+    best = int(np.argmin(history["val_loss"]))
+    assert result.metrics["epochs_run"] == 12  # early stopping did not trigger
+    assert best < 11, "precondition: the best epoch is not the last"
+    assert result.metrics["best_epoch"] == best + 1
+    assert result.metrics["valid_loss"] == pytest.approx(history["val_loss"][best], rel=1e-4)
+    saved = keras.saving.load_model(result.run_dir / "best.keras")
+    loss, _ = saved.evaluate(splits.x_valid, splits.y_valid, verbose=0)
+    assert loss == pytest.approx(history["val_loss"][best], rel=1e-4)
+
+
+def test_run_folder_has_everything(tmp_path, toy_splits):
+    result = train(run_config(tmp_path, epochs=2), toy_splits, verbose=0)
+    files = {p.name for p in result.run_dir.iterdir()}
+    assert {"config.json", "history.csv", "metrics.json", "best.keras"} <= files
+    metrics = json.loads((result.run_dir / METRICS_FILE).read_text())
+    expected = {"status", "variant", "lr", "seed", "epochs_run", "best_epoch", "valid_loss", "valid_accuracy",
+                "test_loss", "test_accuracy", "mean_epoch_seconds", "time_to_best_seconds", "wall_seconds",
+                "train_size", "versions"}
+    assert expected <= set(metrics)
+    assert metrics["versions"]["keras"] == keras.__version__
+    assert metrics["epochs_run"] == 2 and metrics["lr"] == 1e-3
+    with open(result.run_dir / "history.csv") as handle:
+        header = next(csv.reader(handle))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_time"} <= set(header)
+    saved = RunConfig.from_json(result.run_dir / "config.json")
+    assert saved == run_config(tmp_path, epochs=2)
+
+
+def test_same_seed_same_result(tmp_path, toy_splits):
+    first = train(run_config(tmp_path / "a", epochs=2), toy_splits, verbose=0)
+    second = train(run_config(tmp_path / "b", epochs=2), toy_splits, verbose=0)
+    assert first.history["loss"] == second.history["loss"]
+
+
+def test_variant_default_lr_is_the_textbook_one(tmp_path):
+    assert RunConfig(variant="bn", train=TrainConfig()).lr == 5e-4
+    assert RunConfig(variant="bn", train=TrainConfig(lr=1e-3)).lr == 1e-3
+
+
+def test_data_config_round_trips():
+    config = RunConfig(variant="selu", data=DataConfig(subset=100), train=TrainConfig(lr="auto"))
+    assert RunConfig.from_dict(config.to_dict()) == config
