@@ -10,7 +10,8 @@ import typing
 import sys
 
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
-from dnnlab.cli_config import add_config_arguments, config_from_args
+from dnnlab.cli_config import add_config_arguments, add_dataclass_arguments, config_from_args, dataclass_from_args
+from dnnlab.config import ExerciseConfig
 from dnnlab.errors import DnnlabError
 
 USAGE_ERROR = 2
@@ -39,6 +40,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from dnnlab.exercise import run_exercise
+
+    config = dataclass_from_args(ExerciseConfig, args)
+    result = run_exercise(config)
+    print(f"dnnlab: report in {result.report_files['html']} and {result.report_files['md']}; "
+          f"table in {result.report_files['csv']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="dnnlab", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -50,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_arguments(train_parser)
     train_parser.set_defaults(handler=cmd_train)
+    exercise_parser = commands.add_parser(
+        "exercise",
+        help="run exercise 8 (a-f) and write its report",
+        description="Train every part of exercise 8 (LR searched per part), score MC Dropout for e, and "
+                    "write report.html/report.md with the results table, plots and answers. Completed "
+                    "parts are reused on a rerun.",
+    )
+    add_dataclass_arguments(exercise_parser.add_argument_group("exercise options"), ExerciseConfig)
+    exercise_parser.set_defaults(handler=cmd_exercise)
     return parser
 
 

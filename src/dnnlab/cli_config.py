@@ -58,23 +58,33 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exercise variant preset: elu, bn, selu, alpha-dropout (default: elu)")
     parser.add_argument("--config", dest="config_file", metavar="JSON", default=None,
                         help="start from a saved config.json (e.g. a search's best.json); flags override it")
-    classes = [(None, RunConfig, TOP_LEVEL)] + [(s, c, None) for s, c in SECTIONS.items()]
-    for section, cls, only in classes:
-        hints = typing.get_type_hints(cls)
-        comments = _field_comments(cls)
-        group = parser.add_argument_group(f"{section or 'run'} options")
-        for fld in dataclasses.fields(cls):
-            if only is not None and fld.name not in only:
-                continue
-            flag = "--" + fld.name.replace("_", "-")
-            default = fld.default if fld.default is not dataclasses.MISSING else None
-            help_text = f"{comments.get(fld.name, '')} (default: {default})"
-            if hints[fld.name] is bool:
-                group.add_argument(flag, dest=fld.name, action=argparse.BooleanOptionalAction,
-                                   default=argparse.SUPPRESS, help=help_text)
-            else:
-                group.add_argument(flag, dest=fld.name, type=_parser_for(hints[fld.name], fld.name),
-                                   default=argparse.SUPPRESS, metavar=fld.name.upper(), help=help_text)
+    add_dataclass_arguments(parser.add_argument_group("run options"), RunConfig, TOP_LEVEL)
+    for section, cls in SECTIONS.items():
+        add_dataclass_arguments(parser.add_argument_group(f"{section} options"), cls)
+
+
+def add_dataclass_arguments(group, cls: type, only: tuple[str, ...] | None = None) -> None:
+    """One `--field-name` flag per field of config dataclass `cls`; unset flags stay absent."""
+    hints = typing.get_type_hints(cls)
+    comments = _field_comments(cls)
+    for fld in dataclasses.fields(cls):
+        if only is not None and fld.name not in only:
+            continue
+        flag = "--" + fld.name.replace("_", "-")
+        default = fld.default if fld.default is not dataclasses.MISSING else None
+        help_text = f"{comments.get(fld.name, '')} (default: {default})"
+        if hints[fld.name] is bool:
+            group.add_argument(flag, dest=fld.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(flag, dest=fld.name, type=_parser_for(hints[fld.name], fld.name),
+                               default=argparse.SUPPRESS, metavar=fld.name.upper(), help=help_text)
+
+
+def dataclass_from_args(cls: type, args: argparse.Namespace):
+    """`cls()` with the fields the user gave on the command line."""
+    given = vars(args)
+    return cls(**{f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given})
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -1,0 +1,208 @@
+"""`run_exercise(config) -> ExerciseResult`: exercise 8 (a-f) end to end, then its report.
+
+Each part is a variant preset plus the exercise's training budget (`config.EXERCISE_PARTS`),
+turned into one `RunConfig` per seed and trained with `dnnlab.train.train`. Finished run
+folders (`metrics.json` status "completed", same config) are reused, so a rerun only trains
+what is missing. Part e then scores MC Dropout on the trained model, without retraining.
+The test set is only ever evaluated: LR search, early stopping and every verdict use validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import keras
+
+from dnnlab.atomic import write_json_atomic
+from dnnlab.config import EXERCISE_PARTS, DataConfig, ExerciseConfig, RunConfig
+from dnnlab.data import Splits
+from dnnlab.exercise_report import RunRecord, write_report
+from dnnlab.train import (
+    CONFIG_FILE, EVAL_BATCH_SIZE, HISTORY_FILE, METRICS_FILE, MODEL_FILE, load_data, read_history, train,
+)
+
+MC_FILE = "mc_dropout.json"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    part: str  # exercise part key: a, c, d, e, f
+    seed_index: int  # 0-based position among the seeds, for progress lines
+    config: RunConfig
+
+
+@dataclass
+class ExerciseResult:
+    records: list[RunRecord]
+    report_files: dict[str, Path]
+
+
+class Progress:
+    """One line per phase: which part, seed and phase is running, and the time since the start.
+
+    Keras's epoch bar (or one line per epoch in a log) follows under it.
+    """
+
+    def __init__(self, seeds: int, stream=None, clock: Callable[[], float] = time.perf_counter):
+        self.seeds = seeds
+        self.stream = stream or sys.stdout
+        self.clock = clock
+        self.start = clock()
+
+    def elapsed(self) -> str:
+        seconds = int(self.clock() - self.start)
+        return f"{seconds // 60:d}:{seconds % 60:02d}"
+
+    def __call__(self, message: str, part: str | None = None, seed_index: int | None = None) -> None:
+        where = ""
+        if part is not None:
+            where = f"part {part} ({EXERCISE_PARTS[part].variant})"
+            if seed_index is not None:
+                where += f", seed {seed_index + 1}/{self.seeds}"
+            where += ": "
+        print(f"[exercise {self.elapsed()}] {where}{message}", file=self.stream, flush=True)
+
+
+def part_lr(config: ExerciseConfig, part: str) -> float | str:
+    if config.lr == "auto":
+        return "auto"
+    return EXERCISE_PARTS[part].textbook_lr if config.lr == "textbook" else config.lr
+
+
+def part_config(config: ExerciseConfig, part: str, seed: int) -> RunConfig:
+    """The run config of one part and seed: the part's model and training budget."""
+    preset = EXERCISE_PARTS[part]
+    train_config = dataclasses.replace(preset.train, lr=part_lr(config, part), seed=seed)
+    data = DataConfig(data_dir=config.data_dir)
+    if config.quick:
+        data = dataclasses.replace(data, subset=config.quick_subset)
+        train_config = dataclasses.replace(train_config, epochs=min(train_config.epochs, config.quick_epochs))
+    return RunConfig(
+        variant=preset.variant,
+        name=f"seed-{seed}",
+        out=str(config.out_dir / f"{part}-{preset.variant}"),
+        data=data,
+        model=preset.model,
+        train=train_config,
+    )
+
+
+def plan_runs(config: ExerciseConfig) -> list[PlannedRun]:
+    return [
+        PlannedRun(part, i, part_config(config, part, config.seed + i))
+        for part in config.part_keys
+        for i in range(config.seeds)
+    ]
+
+
+def experiment_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved config without where things live (run folder, data folder): the experiment itself.
+
+    A moved output folder or another copy of the same (md5-checked) data is the same experiment.
+    """
+    fields = {key: value for key, value in config.items() if key not in ("out", "name")}
+    fields["data"] = {key: value for key, value in config.get("data", {}).items() if key != "data_dir"}
+    return fields
+
+
+def is_complete(config: RunConfig) -> bool:
+    """True when the run folder holds a completed run of this config's experiment."""
+    try:
+        metrics = json.loads((config.run_dir / METRICS_FILE).read_text())
+        saved = json.loads((config.run_dir / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    wanted = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as in the saved JSON
+    return metrics.get("status") == "completed" and experiment_fields(saved) == experiment_fields(wanted)
+
+
+def mc_dropout_scores(model: keras.Model, splits: Splits, samples: int, seed: int) -> dict[str, Any]:
+    """Deterministic vs MC Dropout accuracy, NLL, Brier and ECE on validation and test.
+
+    The one place the exercise uses `dnnlab.mc_dropout` (dropout-only sampling, BN kept in
+    inference mode), so the report and `dnnlab mc-dropout` score part e the same way.
+    """
+    from dnnlab.mc_dropout import mc_predict, prediction_metrics
+
+    scores: dict[str, Any] = {"samples": samples, "seed": seed}
+    for split, x, y in (("valid", splits.x_valid, splits.y_valid), ("test", splits.x_test, splits.y_test)):
+        logits = model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+        deterministic = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+        mc = mc_predict(model, x, samples=samples, seed=seed).mean_probs
+        for kind, probs in (("det", deterministic), ("mc", np.asarray(mc))):
+            for metric, value in prediction_metrics(probs, y).items():
+                scores[f"{kind}_{split}_{metric}"] = float(value)
+    return scores
+
+
+def load_mc(run_dir: Path, samples: int) -> dict[str, Any] | None:
+    """A saved MC Dropout result with the same sample count, or None."""
+    try:
+        saved = json.loads((run_dir / MC_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return saved if saved.get("samples") == samples else None
+
+
+def run_exercise(
+    config: ExerciseConfig, splits: Splits | None = None, progress: Progress | None = None,
+    verbose: int | None = None,
+) -> ExerciseResult:
+    """Train (or reuse) every planned run, score MC Dropout for part e, write the report.
+
+    Args:
+        config: which parts and seeds, the LR policy and where to write.
+        splits: prepared data; loaded once from `config` when some run needs it (tests inject synthetic data).
+        progress: the progress printer; defaults to stdout.
+        verbose: Keras's verbosity for training (None: a bar on a terminal, a line per epoch in logs).
+    """
+    progress = progress or Progress(config.seeds)
+    plan = plan_runs(config)
+    data: list[Splits] = [splits] if splits is not None else []
+
+    def get_splits(run: RunConfig) -> Splits:
+        if not data:
+            progress(f"loading CIFAR-10{' (quick subset)' if config.quick else ''}")
+            data.append(load_data(run))
+        return data[0]
+
+    records = []
+    for item in plan:
+        run = item.config
+        if is_complete(run):
+            progress(f"reusing the completed run in {run.run_dir}", item.part, item.seed_index)
+            model = None
+        else:
+            phase = "LR search, then training" if run.train.lr == "auto" else f"training (lr={run.train.lr:g})"
+            progress(phase, item.part, item.seed_index)
+            model = train(run, get_splits(run), verbose=verbose).model
+        mc = None
+        if item.part == "e":
+            mc = load_mc(run.run_dir, config.mc_samples)
+            if mc is None:
+                progress(f"MC Dropout ({config.mc_samples} samples)", item.part, item.seed_index)
+                model = model or keras.saving.load_model(run.run_dir / MODEL_FILE)
+                mc = mc_dropout_scores(model, get_splits(run), config.mc_samples, run.train.seed)
+                write_json_atomic(run.run_dir / MC_FILE, mc)
+        # Everything reported is read back from the run folder, so the tables equal the files.
+        records.append(RunRecord(
+            part=item.part,
+            seed=run.train.seed,
+            run_dir=run.run_dir,
+            metrics=json.loads((run.run_dir / METRICS_FILE).read_text()),
+            history=read_history(run.run_dir / HISTORY_FILE),
+            mc=mc,
+        ))
+    progress(f"writing the report into {config.out_dir}")
+    files = write_report(records, config)
+    progress(f"done: {files['html']}")
+    return ExerciseResult(records=records, report_files=files)
