@@ -186,6 +186,29 @@ def test_a_changed_setting_is_not_reused(quick_run, tmp_path, monkeypatch):
     assert trained == [3]
 
 
+def test_an_interrupted_run_stops_the_exercise_before_the_report(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
+                        types.SimpleNamespace(metrics={"status": "interrupted", "signal": "SIGINT"}, model=None))
+    stream = io.StringIO()
+    result = run_exercise(quick_config(tmp_path), splits=synthetic_splits(n_train=64, n_valid=32, n_test=32),
+                          progress=Progress(1, stream=stream))
+    assert trained == ["elu"], "nothing runs after the interrupted part"
+    assert result.stopped_by == "SIGINT" and result.report_files == {}
+    assert not (tmp_path / "report.html").exists()
+    assert "run the same command again to resume" in stream.getvalue()
+
+
+def test_a_diverged_run_is_named_and_left_out_of_the_tables(tmp_path):
+    good = record("a", seed=42, valid_acc=0.48)
+    diverged = record("a", seed=43, valid_acc=0.10, run_dir=tmp_path / "a-elu" / "seed-43")
+    diverged.metrics["status"] = "diverged"
+    header, rows = table_rows([good, diverged])
+    assert rows[0][header.index("seeds")] == "1" and rows[0][header.index("valid acc %")] == "48.0"
+    files = write_report([good, diverged], ExerciseConfig(out=str(tmp_path), parts="a", seeds=2))
+    assert "Left out of every table and answer: part a seed 43: diverged" in files["md"].read_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # Configs of the parts
 
@@ -221,11 +244,14 @@ def test_cli_flags_reach_the_config(monkeypatch):
     from dnnlab import cli
 
     seen = []
+    files = {"html": "r.html", "md": "r.md", "csv": "r.csv"}
     monkeypatch.setattr(exercise, "run_exercise", lambda config: seen.append(config) or
-                        types.SimpleNamespace(report_files={"html": "r.html", "md": "r.md", "csv": "r.csv"}))
+                        types.SimpleNamespace(report_files=files, stopped_by=None))
     assert cli.main(["exercise", "--seeds", "3", "--parts", "a,c", "--quick", "--lr", "textbook"]) == 0
     assert seen == [ExerciseConfig(seeds=3, parts="a,c", quick=True, lr="textbook")]
     assert cli.main(["exercise", "--parts", "z"]) == 2
+    monkeypatch.setattr(exercise, "run_exercise", lambda config: types.SimpleNamespace(stopped_by="SIGINT"))
+    assert cli.main(["exercise"]) == 130
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,7 +266,7 @@ def record(part, seed=42, valid_acc=0.48, test_acc=0.47, losses=(1.8, 1.6, 1.5, 
         part=part, seed=seed, run_dir=run_dir, mc=mc,
         history={"val_loss": losses, "val_accuracy": [valid_acc] * len(losses),
                  "epoch_time": [epoch_time] * len(losses)},
-        metrics={"lr": lr, "epochs_run": len(losses), "best_epoch": best + 1, "valid_accuracy": valid_acc,
+        metrics={"status": "completed", "lr": lr, "epochs_run": len(losses), "best_epoch": best + 1, "valid_accuracy": valid_acc,
                  "valid_loss": losses[best], "test_accuracy": test_acc, "test_loss": losses[best] + 0.01,
                  "mean_epoch_seconds": epoch_time, "time_to_best_seconds": epoch_time * (best + 1),
                  "wall_seconds": epoch_time * len(losses) + 10, "train_size": 45000},

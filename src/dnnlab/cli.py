@@ -6,6 +6,7 @@ Every user-fixable problem is a `DnnlabError`; it is printed as one line and exi
 from __future__ import annotations
 
 import argparse
+import signal
 import typing
 import sys
 
@@ -45,6 +46,9 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
     config = dataclass_from_args(ExerciseConfig, args)
     result = run_exercise(config)
+    if result.stopped_by is not None:
+        print("dnnlab: exercise interrupted; run the same command again to resume it", file=sys.stderr)
+        return 128 + signal.Signals[result.stopped_by]
     print(f"dnnlab: report in {result.report_files['html']} and {result.report_files['md']}; "
           f"table in {result.report_files['csv']}")
     return 0

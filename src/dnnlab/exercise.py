@@ -31,6 +31,7 @@ from dnnlab.train import (
 )
 
 MC_FILE = "mc_dropout.json"
+COMPLETED, INTERRUPTED = "completed", "interrupted"  # run statuses in metrics.json
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class PlannedRun:
 @dataclass
 class ExerciseResult:
     records: list[RunRecord]
-    report_files: dict[str, Path]
+    report_files: dict[str, Path]  # empty when the exercise was stopped before the report
+    stopped_by: str | None = None  # the signal (e.g. "SIGINT") that interrupted a run, if one did
 
 
 class Progress:
@@ -159,6 +161,9 @@ def run_exercise(
 ) -> ExerciseResult:
     """Train (or reuse) every planned run, score MC Dropout for part e, write the report.
 
+    A run interrupted by Ctrl-C ends the exercise before the report (`stopped_by` says so);
+    the same call again resumes it. A diverged run is reported as such and left out of the tables.
+
     Args:
         config: which parts and seeds, the LR policy and where to write.
         splits: prepared data; loaded once from `config` when some run needs it (tests inject synthetic data).
@@ -178,15 +183,25 @@ def run_exercise(
     records = []
     for item in plan:
         run = item.config
+        model = None
         if is_complete(run):
             progress(f"reusing the completed run in {run.run_dir}", item.part, item.seed_index)
-            model = None
         else:
             phase = "LR search, then training" if run.train.lr == "auto" else f"training (lr={run.train.lr:g})"
             progress(phase, item.part, item.seed_index)
-            model = train(run, get_splits(run), verbose=verbose).model
+            result = train(run, get_splits(run), verbose=verbose)
+            status = result.metrics.get("status")
+            if status == INTERRUPTED:
+                progress("interrupted; run the same command again to resume (finished runs are reused)",
+                         item.part, item.seed_index)
+                return ExerciseResult(records, {}, stopped_by=result.metrics.get("signal") or "SIGINT")
+            if status != COMPLETED:
+                progress(f"the run ended {status}; it is left out of the tables ({run.run_dir})",
+                         item.part, item.seed_index)
+            model = result.model
+        metrics = json.loads((run.run_dir / METRICS_FILE).read_text())
         mc = None
-        if item.part == "e":
+        if item.part == "e" and metrics.get("status") == COMPLETED:
             mc = load_mc(run.run_dir, config.mc_samples)
             if mc is None:
                 progress(f"MC Dropout ({config.mc_samples} samples)", item.part, item.seed_index)
@@ -198,7 +213,7 @@ def run_exercise(
             part=item.part,
             seed=run.train.seed,
             run_dir=run.run_dir,
-            metrics=json.loads((run.run_dir / METRICS_FILE).read_text()),
+            metrics=metrics,
             history=read_history(run.run_dir / HISTORY_FILE),
             mc=mc,
         ))

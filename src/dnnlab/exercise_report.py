@@ -46,6 +46,10 @@ class RunRecord:
         value = None if source is None else source.get(key)
         return None if value is None else float(value)
 
+    @property
+    def completed(self) -> bool:
+        return self.metrics.get("status") == "completed"
+
     def best_valid_loss(self) -> float:
         return float(np.nanmin(self.history["val_loss"]))
 
@@ -95,8 +99,13 @@ def stat(records: Sequence[RunRecord], key: str) -> Stat | None:
 
 
 def by_part(records: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
-    """Records grouped by part, in exercise order, each sorted by seed."""
-    grouped = {key: sorted((r for r in records if r.part == key), key=lambda r: r.seed) for key in EXERCISE_PARTS}
+    """Completed runs grouped by part, in exercise order, each sorted by seed.
+
+    A diverged (or otherwise unfinished) run has no trustworthy scores: it is listed apart
+    (see `unfinished_note`), never averaged in.
+    """
+    grouped = {key: sorted((r for r in records if r.part == key and r.completed), key=lambda r: r.seed)
+               for key in EXERCISE_PARTS}
     return {key: runs for key, runs in grouped.items() if runs}
 
 
@@ -537,10 +546,20 @@ def describe_run(records: Sequence[RunRecord], config: ExerciseConfig) -> str:
             "set (held out from the training images); the test set is only evaluated.")
 
 
+def unfinished_note(records: Sequence[RunRecord]) -> str | None:
+    """One sentence naming the runs that did not complete, or None."""
+    unfinished = [f"part {r.part} seed {r.seed}: {r.metrics.get('status')} ({r.run_dir})"
+                  for r in records if not r.completed]
+    return None if not unfinished else ("Left out of every table and answer: " + "; ".join(unfinished) + ".")
+
+
 def build_document(records: Sequence[RunRecord], config: ExerciseConfig,
                    figures: dict[str, Path]) -> Document:
     doc = Document("Exercise 8: deep nets on CIFAR-10, measured")
     doc.paragraph(describe_run(records, config))
+    note = unfinished_note(records)
+    if note:
+        doc.paragraph(f"**{note}**")
     doc.heading("Results")
     header, rows = table_rows(records)
     doc.table(header, rows)
@@ -577,7 +596,7 @@ def write_report(records: Sequence[RunRecord], config: ExerciseConfig) -> dict[s
     write_json_atomic(files["json"], results)
     write_text_atomic(files["csv"], csv_text(summary_csv_rows(results)))
     write_text_atomic(files["runs_csv"], csv_text(run_csv_rows(results)))
-    candidates = {
+    candidates = {} if not by else {
         "curves_epoch": curves_figure(by, "epoch"),
         "curves_time": curves_figure(by, "time"),
         "lr_finder": lr_finder_figure(by),
