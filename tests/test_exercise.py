@@ -152,7 +152,7 @@ def test_rerun_reuses_completed_parts_and_trains_only_what_is_missing(quick_run,
     trained = []
     # Records are read back from the folder, so a stand-in that trains nothing is enough here.
     monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
-                        types.SimpleNamespace(model=None))
+                        types.SimpleNamespace(model=None, metrics={"status": "completed"}))
     monkeypatch.setattr(exercise, "mc_dropout_scores", lambda *a, **k: pytest.fail("MC Dropout must be reused"))
     stream = io.StringIO()
     config = quick_config(copy)
