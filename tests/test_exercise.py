@@ -145,6 +145,17 @@ def test_progress_names_part_seed_and_phase(quick_run):
     assert "writing the report" in log
 
 
+def test_progress_line_format():
+    stream = io.StringIO()
+    progress = Progress(3, stream=stream, clock=iter([10.0, 93.9, 3700.0]).__next__)
+    progress("training (lr=0.001)", "c", 1)
+    progress("writing the report")
+    assert stream.getvalue().splitlines() == [
+        "[exercise 1:23] part c (bn), seed 2/3: training (lr=0.001)",
+        "[exercise 61:30] writing the report",
+    ]
+
+
 def test_rerun_reuses_completed_parts_and_trains_only_what_is_missing(quick_run, tmp_path, monkeypatch):
     out, splits, _, _ = quick_run
     copy = tmp_path / "moved"

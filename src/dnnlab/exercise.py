@@ -1,6 +1,6 @@
 """`run_exercise(config) -> ExerciseResult`: exercise 8 (a-f) end to end, then its report.
 
-Each part is a variant preset plus the exercise's training budget (`config.EXERCISE_PARTS`),
+Each part is a model (from a variant preset) plus its training budget (`config.EXERCISE_PARTS`),
 turned into one `RunConfig` per seed and trained with `dnnlab.train.train`. Finished run
 folders (`metrics.json` status "completed", same config) are reused, so a rerun only trains
 what is missing. Part e then scores MC Dropout on the trained model, without retraining.
