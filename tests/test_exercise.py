@@ -366,8 +366,11 @@ def test_several_seeds_give_mean_and_std(tmp_path):
     results = results_json(runs)
     summary = results["parts"][0]["summary"]["valid_accuracy"]
     assert summary["mean"] == pytest.approx(0.49) and summary["std"] == pytest.approx(np.std([0.48, 0.5], ddof=1))
+    runs[0].metrics["lr_search"] = {"seconds": 30.0, "chosen_lr": 1e-3}
+    runs[1].metrics["lr_search"] = {"seconds": 40.0, "chosen_lr": 1e-3}
     header, rows = table_rows(runs)
     assert rows[0][header.index("valid acc %")] == "49.0 ± 1.4"
+    assert rows[0][header.index("s LR search")] == "35 ± 7"
     assert rows[0][header.index("seeds")] == "2"
 
 

@@ -24,6 +24,7 @@ from dnnlab.config import EXERCISE_PARTS, TEXTBOOK_MC_VALID_ACCURACY, ExerciseCo
 from dnnlab.document import Document, save_figure
 
 LR_FINDER_FILE = "lr_finder.csv"
+LR_SEARCH_SECONDS = "lr_search_seconds"  # metrics.json's lr_search.seconds, as a table column
 # With one seed there is no spread to judge by, so gaps below these are called "about the same":
 # 1 point between two trained models, 0.5 point for MC Dropout (it re-scores the same model).
 SAME_MODEL_GAP = 0.01
@@ -42,7 +43,10 @@ class RunRecord:
     mc: dict[str, Any] | None = None  # mc_dropout.json (part e)
 
     def value(self, key: str) -> float | None:
-        source = self.mc if key.startswith(("mc_", "det_")) else self.metrics
+        if key == LR_SEARCH_SECONDS:
+            source, key = self.metrics.get("lr_search"), "seconds"
+        else:
+            source = self.mc if key.startswith(("mc_", "det_")) else self.metrics
         value = None if source is None else source.get(key)
         return None if value is None else float(value)
 
@@ -86,6 +90,7 @@ COLUMNS = (
     Column("test_loss", "test loss", "loss"),
     Column("mean_epoch_seconds", "s/epoch", "seconds"),
     Column("time_to_best_seconds", "s to best epoch", "seconds"),
+    Column(LR_SEARCH_SECONDS, "s LR search", "seconds"),
     Column("wall_seconds", "s total", "seconds"),
     Column("mc_valid_accuracy", "MC valid acc %", "percent"),
     Column("mc_test_accuracy", "MC test acc %", "percent"),
@@ -565,7 +570,7 @@ def build_document(records: Sequence[RunRecord], config: ExerciseConfig,
     doc.table(header, rows)
     doc.paragraph("Figures are mean ± sample std over seeds. \"book\" columns are the textbook's published "
                   "numbers (Géron, one seed, validation accuracy), shown for reference only. Time to the "
-                  "best epoch counts training epochs; the total includes the LR search and evaluation. "
+                  "best epoch counts training epochs; the total includes the LR search and the evaluation. "
                   "Also in `results.csv`, `results.json` and, per run, `runs.csv`.")
     doc.heading("Answers")
     for key, text in answers(records).items():
