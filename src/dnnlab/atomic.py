@@ -9,6 +9,15 @@ from pathlib import Path
 from typing import Any
 
 
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's data, or a directory's entries (after a rename), to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write `data` to a temp file beside `path`, fsync it, then rename it over `path`.
 
@@ -34,3 +43,17 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_model_atomic(model, path: str | Path) -> None:
+    """`model.save(path)` through a temp file beside `path` and a rename, like the writes above."""
+    path = Path(path)
+    # Keras picks the format from the suffix, so the temp name keeps it.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        model.save(tmp)
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
