@@ -28,7 +28,7 @@ from dnnlab.atomic import save_model_atomic, write_json_atomic
 from dnnlab.cli import build_parser
 from dnnlab.cli_config import config_from_args
 from dnnlab.config import ModelConfig, RunConfig, TrainConfig
-from dnnlab.data import OFFICIAL_MD5, TRAIN_FILES
+from dnnlab.data import OFFICIAL_MD5, TRAIN_FILES, load_splits
 from dnnlab.resume import check_same_config, config_differences, latest_checkpoint
 from dnnlab.run_lock import LOCK_FILE, RunLock, RunLockedError
 from dnnlab.stops import Diverged, Interrupted, StopOnDivergence, StopOnSignal
@@ -185,8 +185,9 @@ def test_ctrl_c_exits_130_keeps_the_run_and_resumes(fake_data, reference, tmp_pa
     history = read_history(run_dir / "history.csv")
     assert history["epoch"] == [0]  # the cut-short epoch 2 is not logged
     assert history["val_loss"] == reference.history["val_loss"][:1]
+    splits = load_splits(fake_data.root, valid_size=200)
     best = keras.saving.load_model(run_dir / "best.keras")
-    assert best.count_params() == reference.model.count_params()
+    assert best.evaluate(splits.x_valid, splits.y_valid, verbose=0)[0] == pytest.approx(history["val_loss"][0], rel=1e-5)
     assert latest_checkpoint(run_dir / "checkpoint").epoch == 1
 
     resumed = train(cli_config(fake_data, tmp_path), verbose=0)
@@ -271,7 +272,6 @@ BAD_INPUTS = {
 def bad_input_runs(fake_data, tmp_path_factory):
     """All bad-input CLI runs, started at once (each pays the interpreter's start-up cost)."""
     tmp = tmp_path_factory.mktemp("bad")
-    out = tmp / "runs"
     incomplete = tmp / "incomplete"
     shutil.copytree(fake_data.root, incomplete)
     (incomplete / "cifar-10-batches-py" / TRAIN_FILES[2]).unlink()
@@ -284,18 +284,23 @@ def bad_input_runs(fake_data, tmp_path_factory):
     env = scripted_env(fake_data)
     # Nothing to fall back on: no $DNNLAB_DATA (CI sets it) and an empty Keras cache.
     no_data_env = {**{k: v for k, v in env.items() if k != "DNNLAB_DATA"}, "KERAS_HOME": str(tmp / "empty")}
-    args = {
-        "missing data": (["train", "--data-dir", str(tmp / "empty"), "--no-download", "--out", str(out)], "dnnlab"),
-        "corrupt data (official md5s)": (cli_args(fake_data, out), "dnnlab"),
-        "a missing batch": (["train", *FLAGS, "--data-dir", str(incomplete), "--out", str(out)], "tests.scripted_cli"),
-        "zero epochs": (cli_args(fake_data, out, "--epochs", "0"), "dnnlab"),
-        "subset larger than the data": (cli_args(fake_data, out, "--subset", "5000"), "tests.scripted_cli"),
-        "out is a file": (cli_args(fake_data, tmp / "a-file"), "tests.scripted_cli"),
-        "out not writable": (cli_args(fake_data, unwritable_folder(tmp)), "tests.scripted_cli"),
-        "run folder of another config": (cli_args(fake_data, other), "tests.scripted_cli"),
+
+    def args(case: str, *extra: str) -> list[str]:
+        # One run folder per case: they run at once, and a shared folder would be locked.
+        # A flag given twice takes its last value, so `extra` overrides cli_args' defaults.
+        return cli_args(fake_data, tmp / "runs" / case.replace(" ", "-"), *extra)
+
+    runs = {  # case: (arguments, module, environment)
+        "missing data": (args("missing", "--data-dir", str(tmp / "empty")), "dnnlab", no_data_env),
+        "corrupt data (official md5s)": (args("corrupt"), "dnnlab", env),
+        "a missing batch": (args("batch", "--data-dir", str(incomplete)), "tests.scripted_cli", env),
+        "zero epochs": (args("zero", "--epochs", "0"), "dnnlab", env),
+        "subset larger than the data": (args("subset", "--subset", "5000"), "tests.scripted_cli", env),
+        "out is a file": (args("file", "--out", str(tmp / "a-file")), "tests.scripted_cli", env),
+        "out not writable": (args("ro", "--out", str(unwritable_folder(tmp))), "tests.scripted_cli", env),
+        "run folder of another config": (args("other", "--out", str(other)), "tests.scripted_cli", env),
     }
-    return {case: start_cli(argv, no_data_env if case == "missing data" else env, module)
-            for case, (argv, module) in args.items()}
+    return {case: start_cli(argv, env, module) for case, (argv, module, env) in runs.items()}
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -335,6 +340,15 @@ def test_a_crash_mid_write_leaves_the_old_json_intact(tmp_path, crash_on_rename)
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left behind
 
 
+def test_atomic_writes_keep_the_usual_file_mode(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "metrics.json", {})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o644  # not a temp file's private 0600
+
+
 def test_a_crash_mid_save_leaves_the_old_model_intact(tmp_path, request):
     path = tmp_path / "best.keras"
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(path)
@@ -354,7 +368,7 @@ def test_a_crash_mid_checkpoint_resumes_from_the_previous_one(tmp_path, monkeypa
     rename, commits = os.rename, []
 
     def crash_on_third_commit(src, dst):
-        if ".staging-" in str(src):
+        if Path(src).name.startswith(".staging."):
             commits.append(dst)
             if len(commits) == 3:
                 raise OSError("simulated crash")

@@ -26,7 +26,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +34,14 @@ import numpy as np
 
 import keras
 
-from dnnlab.atomic import fsync_path, save_model_atomic, write_json_atomic, write_text_atomic
+from dnnlab.atomic import fsync_path, save_model_atomic, temp_path_beside, write_json_atomic, write_text_atomic
 from dnnlab.errors import DnnlabError
 
 STATE_FILE = "state.json"
 VARIABLES_FILE = "variables.npz"
 BEST_WEIGHTS_FILE = "best_weights.npz"
 EPOCH_PREFIX = "epoch-"
+STAGING_NAME = "staging"  # a checkpoint is written as a hidden temp folder of this name, then renamed
 # Fields that say where a run lives or where its data is read from, not what it computes:
 # a run folder may be moved, or the data found elsewhere, and still be resumed.
 LOCATION_FIELDS = frozenset({"out", "name", "data.data_dir", "data.download"})
@@ -227,7 +227,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _commit(self, epochs_done: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.directory))
+        staging = temp_path_beside(self.directory / STAGING_NAME)
+        staging.mkdir()
         _save_arrays(staging / VARIABLES_FILE, [v.numpy() for v in _training_variables(self.model)])
         best = self.early_stopping.best_weights
         if best is not None:
