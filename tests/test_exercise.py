@@ -20,6 +20,7 @@ import keras
 from dnnlab import exercise
 from dnnlab.config import EXERCISE_PARTS, ConfigError, ExerciseConfig
 from dnnlab.exercise import MC_FILE, Progress, part_config, run_exercise
+from dnnlab.train import Result
 from dnnlab.exercise_report import (
     RunRecord, Stat, answers, verdict, epochs_to_reach, results_json, table_rows, write_report,
 )
@@ -163,7 +164,7 @@ def test_rerun_reuses_completed_parts_and_trains_only_what_is_missing(quick_run,
     trained = []
     # Records are read back from the folder, so a stand-in that trains nothing is enough here.
     monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
-                        types.SimpleNamespace(model=None, metrics={"status": "completed"}))
+                        Result(config.run_dir, {"status": "completed"}, {}, None))
     monkeypatch.setattr(exercise, "mc_dropout_scores", lambda *a, **k: pytest.fail("MC Dropout must be reused"))
     stream = io.StringIO()
     config = quick_config(copy)
@@ -175,7 +176,14 @@ def test_rerun_reuses_completed_parts_and_trains_only_what_is_missing(quick_run,
     metrics = json.loads(metrics_path.read_text())
     metrics_path.write_text(json.dumps({**metrics, "status": "interrupted"}))
     run_exercise(config, splits=splits, progress=Progress(1, stream=io.StringIO()), verbose=0)
-    assert trained == ["bn"]
+    assert trained == ["bn"], "an interrupted run is handed back to train(), which resumes it"
+
+    metrics_path.write_text(json.dumps({**metrics, "status": "diverged"}))
+    stream = io.StringIO()
+    result = run_exercise(config, splits=splits, progress=Progress(1, stream=stream), verbose=0)
+    assert trained == ["bn"], "a diverged run would diverge again: it is reused, not retrained"
+    assert "part c (bn), seed 1/1: reusing the diverged run" in stream.getvalue()
+    assert "part c seed 42: diverged" in result.report_files["md"].read_text()
 
 
 def test_a_changed_setting_is_not_reused(quick_run, tmp_path, monkeypatch):
@@ -200,7 +208,7 @@ def test_a_changed_setting_is_not_reused(quick_run, tmp_path, monkeypatch):
 def test_an_interrupted_run_stops_the_exercise_before_the_report(tmp_path, monkeypatch):
     trained = []
     monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
-                        types.SimpleNamespace(metrics={"status": "interrupted", "signal": "SIGINT"}, model=None))
+                        Result(config.run_dir, {"status": "interrupted", "signal": "SIGINT"}, {}, None))
     stream = io.StringIO()
     result = run_exercise(quick_config(tmp_path), splits=synthetic_splits(n_train=64, n_valid=32, n_test=32),
                           progress=Progress(1, stream=stream))

@@ -40,7 +40,7 @@ def test_bn_sits_between_dense_and_activation():
     kinds = [type(layer).__name__ for layer in build("bn").layers]
     first = kinds.index("Dense")
     assert kinds[first:first + 6] == ["Dense", "BatchNormalization", "Activation"] * 2
-    assert kinds.count("BatchNormalization") == 20
+    assert kinds.count("BatchNormalization") == 21 and kinds[first - 1] == "BatchNormalization"  # + input BN
     assert all(not layer.use_bias for layer in hidden_dense_layers(build("bn")))
 
 

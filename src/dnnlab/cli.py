@@ -1,11 +1,14 @@
 """`dnnlab`: a thin command-line layer over the library's functions.
 
 Every user-fixable problem is a `DnnlabError`; it is printed as one line and exits with 2.
+A run stopped by Ctrl-C (or SIGTERM) exits with 128 + the signal number (130 for Ctrl-C),
+without a traceback, after saying how to resume it.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import typing
 import sys
@@ -16,6 +19,7 @@ from dnnlab.config import ExerciseConfig
 from dnnlab.errors import DnnlabError
 
 USAGE_ERROR = 2
+INTERRUPTED_EXIT = 128 + signal.SIGINT  # the shell's convention for a Ctrl-C'd command
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -25,13 +29,25 @@ class OneLineParser(argparse.ArgumentParser):
         raise DnnlabError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+def resume_hint(args: argparse.Namespace) -> str:
+    return f"to resume, run the same command again: {shlex.join(['dnnlab', *args.argv])}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from dnnlab.train import train
+    from dnnlab.stops import divergence_message
+    from dnnlab.train import DIVERGED, INTERRUPTED, train
 
     config = config_from_args(args)
     print(f"dnnlab: training {config.variant} (lr={config.lr}) into {config.run_dir}", flush=True)
     result = train(config)
     m = result.metrics
+    if result.status == DIVERGED:
+        raise DnnlabError(divergence_message(m["stopped_in_epoch"], m["lr"]))
+    if result.status == INTERRUPTED:
+        print(f"dnnlab: interrupted in epoch {m['stopped_in_epoch']}; the {m['epochs_run']} completed epochs, "
+              f"their history and the best model are kept in {result.run_dir}", file=sys.stderr)
+        print(f"dnnlab: {resume_hint(args)}", file=sys.stderr)
+        return 128 + signal.Signals[m["signal"]]
     print(
         f"dnnlab: best epoch {m['best_epoch']}/{m['epochs_run']}: "
         f"valid acc {m['valid_accuracy']:.4f} loss {m['valid_loss']:.4f}, "
@@ -47,7 +63,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     config = dataclass_from_args(ExerciseConfig, args)
     result = run_exercise(config)
     if result.stopped_by is not None:
-        print("dnnlab: exercise interrupted; run the same command again to resume it", file=sys.stderr)
+        print(f"dnnlab: exercise interrupted; {resume_hint(args)}", file=sys.stderr)
         return 128 + signal.Signals[result.stopped_by]
     print(f"dnnlab: report in {result.report_files['html']} and {result.report_files['md']}; "
           f"table in {result.report_files['csv']}")
@@ -78,12 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = None
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv
         return args.handler(args)
     except DnnlabError as exc:
         print(f"dnnlab: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:  # a Ctrl-C outside training's own handler (loading data, a second Ctrl-C)
+        hint = f"; {resume_hint(args)}" if args is not None else ""
+        print(f"\ndnnlab: aborted{hint}", file=sys.stderr)
+        return INTERRUPTED_EXIT
 
 
 

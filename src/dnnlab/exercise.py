@@ -2,8 +2,8 @@
 
 Each part is a model (from a variant preset) plus its training budget (`config.EXERCISE_PARTS`),
 turned into one `RunConfig` per seed and trained with `dnnlab.train.train`. Finished run
-folders (`metrics.json` status "completed", same config) are reused, so a rerun only trains
-what is missing. Part e then scores MC Dropout on the trained model, without retraining.
+folders (status completed or diverged, same config) are reused and an interrupted one
+resumes, so a rerun only trains what is missing. Part e then scores MC Dropout on the trained model, without retraining.
 The test set is only ever evaluated: LR search, early stopping and every verdict use validation.
 """
 
@@ -26,12 +26,13 @@ from dnnlab.atomic import write_json_atomic
 from dnnlab.config import EXERCISE_PARTS, DataConfig, ExerciseConfig, RunConfig
 from dnnlab.data import Splits
 from dnnlab.exercise_report import RunRecord, write_report
+from dnnlab.resume import config_differences
 from dnnlab.train import (
-    CONFIG_FILE, EVAL_BATCH_SIZE, HISTORY_FILE, METRICS_FILE, MODEL_FILE, load_data, read_history, train,
+    COMPLETED, CONFIG_FILE, EVAL_BATCH_SIZE, FINISHED, HISTORY_FILE, INTERRUPTED, METRICS_FILE, MODEL_FILE,
+    load_data, read_history, train,
 )
 
 MC_FILE = "mc_dropout.json"
-COMPLETED, INTERRUPTED = "completed", "interrupted"  # run statuses in metrics.json
 
 
 @dataclass(frozen=True)
@@ -106,25 +107,19 @@ def plan_runs(config: ExerciseConfig) -> list[PlannedRun]:
     ]
 
 
-def experiment_fields(config: dict[str, Any]) -> dict[str, Any]:
-    """A saved config without where things live (run folder, data folder): the experiment itself.
+def finished_status(config: RunConfig) -> str | None:
+    """`completed` or `diverged` when the run folder holds a finished run of this config, else None.
 
-    A moved output folder or another copy of the same (md5-checked) data is the same experiment.
+    Where the folder or the data live does not count (`resume.config_differences`), so a
+    moved output folder is still reused.
     """
-    fields = {key: value for key, value in config.items() if key not in ("out", "name")}
-    fields["data"] = {key: value for key, value in config.get("data", {}).items() if key != "data_dir"}
-    return fields
-
-
-def is_complete(config: RunConfig) -> bool:
-    """True when the run folder holds a completed run of this config's experiment."""
     try:
         metrics = json.loads((config.run_dir / METRICS_FILE).read_text())
         saved = json.loads((config.run_dir / CONFIG_FILE).read_text())
     except (OSError, json.JSONDecodeError):
-        return False
-    wanted = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as in the saved JSON
-    return metrics.get("status") == "completed" and experiment_fields(saved) == experiment_fields(wanted)
+        return None
+    status = metrics.get("status")
+    return status if status in FINISHED and not config_differences(saved, config.to_dict()) else None
 
 
 def mc_dropout_scores(model: keras.Model, splits: Splits, samples: int, seed: int) -> dict[str, Any]:
@@ -184,19 +179,19 @@ def run_exercise(
     for item in plan:
         run = item.config
         model = None
-        if is_complete(run):
-            progress(f"reusing the completed run in {run.run_dir}", item.part, item.seed_index)
+        status = finished_status(run)
+        if status is not None:
+            progress(f"reusing the {status} run in {run.run_dir}", item.part, item.seed_index)
         else:
             phase = "LR search, then training" if run.train.lr == "auto" else f"training (lr={run.train.lr:g})"
             progress(phase, item.part, item.seed_index)
             result = train(run, get_splits(run), verbose=verbose)
-            status = result.metrics.get("status")
-            if status == INTERRUPTED:
+            if result.status == INTERRUPTED:
                 progress("interrupted; run the same command again to resume (finished runs are reused)",
                          item.part, item.seed_index)
                 return ExerciseResult(records, {}, stopped_by=result.metrics.get("signal") or "SIGINT")
-            if status != COMPLETED:
-                progress(f"the run ended {status}; it is left out of the tables ({run.run_dir})",
+            if result.status != COMPLETED:
+                progress(f"the run ended {result.status}; it is left out of the tables ({run.run_dir})",
                          item.part, item.seed_index)
             model = result.model
         metrics = json.loads((run.run_dir / METRICS_FILE).read_text())

@@ -1,0 +1,107 @@
+"""Ending a run early, at a batch boundary: a diverged loss, or Ctrl-C / SIGTERM.
+
+Both callbacks raise a `TrainingStopped` instead of setting `model.stop_training`. With
+`stop_training`, Keras still validates the cut-short epoch and calls every `on_epoch_end`, so
+the partial epoch would be logged, judged by EarlyStopping and checkpointed as if complete:
+its numbers would enter the history and a resumed run would skip the rest of that epoch.
+The caller catches the exception; the last completed epoch is already on disk.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+import keras
+
+
+class TrainingStopped(Exception):
+    """Training stopped inside `epoch` (1-based); the epochs before it are complete."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"stopped in epoch {epoch}")
+        self.epoch = epoch
+
+
+class Diverged(TrainingStopped):
+    """The training loss became NaN or infinite."""
+
+
+class Interrupted(TrainingStopped):
+    """A signal (SIGINT from Ctrl-C, or SIGTERM) asked the run to stop."""
+
+    def __init__(self, epoch: int, signal_number: int):
+        super().__init__(epoch)
+        self.signal_number = signal_number
+
+
+def divergence_message(epoch: int, lr: float) -> str:
+    return f"diverged at epoch {epoch} (lr={lr:g}); try a lower learning rate"
+
+
+class StopOnDivergence(keras.callbacks.TerminateOnNaN):
+    """Keras's TerminateOnNaN check, raising `Diverged(epoch)` at the first NaN/inf batch loss.
+
+    No arguments: Keras's own check decides (NaN or inf running loss), this class only adds
+    the epoch number and an exception type callers can catch.
+    """
+
+    def __init__(self):
+        super().__init__(raise_error=True)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError:  # raised by TerminateOnNaN(raise_error=True), only on a NaN/inf loss
+            raise Diverged(self._epoch + 1) from None
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Turns SIGINT (Ctrl-C) and SIGTERM into `Interrupted` at the end of the current batch.
+
+    Use the instance as a context manager around `fit`: it installs the handlers (only in the
+    main thread, where Python allows it) and restores the previous ones afterwards. A second
+    signal aborts at once with KeyboardInterrupt, for a user who will not wait for the batch.
+
+    Args:
+        stream: where the "stopping" notice goes; defaults to stderr.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, stream=None):
+        super().__init__()
+        self.stream = stream
+        self.received: int | None = None
+        self._epoch = 0
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        self.received = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        print("\ndnnlab: stopping at the end of this batch (press Ctrl-C again to abort now)",
+              file=self.stream or sys.stderr, flush=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            raise Interrupted(self._epoch + 1, self.received)
