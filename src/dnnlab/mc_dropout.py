@@ -20,7 +20,8 @@ units), measured at 2.8 s of CPU on their own; shared noise needs 10^4 per step.
 Keras's dropout layers are elementwise affine in their input given the noise
 (`y = x * scale + offset`; offset is nonzero for AlphaDropout). The noise is obtained from the
 layer itself by calling it on ones and on zeros with the same seed, so every dropout-family layer
-keeps its exact training-time behaviour; the assumption is checked when a model is prepared.
+keeps its exact training-time behaviour; for layers other than Keras's own, the assumption is
+checked when a model is prepared.
 """
 
 from __future__ import annotations
