@@ -56,6 +56,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mc_dropout(args: argparse.Namespace) -> int:
+    from dnnlab.mc_dropout_report import FIGURES, REPORT_FILE, format_comparison, mc_dropout_report
+
+    report = mc_dropout_report(args.run_dir, split=args.split, samples=args.samples, seed=args.seed,
+                               data_dir=args.data_dir)
+    print(format_comparison(report))
+    files = ", ".join([REPORT_FILE, *FIGURES.values()])
+    print(f"dnnlab: figures show {args.split}; wrote {files} into {args.run_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="dnnlab", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -67,6 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_arguments(train_parser)
     train_parser.set_defaults(handler=cmd_train)
+    mc_parser = commands.add_parser(
+        "mc-dropout",
+        help="compare deterministic and MC Dropout predictions of a trained run (exercise 8e)",
+        description="Deterministic vs MC Dropout accuracy, NLL, Brier and ECE on the validation and test "
+                    "sets; writes mc_dropout.json and figures into RUN_DIR.",
+    )
+    mc_parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by dnnlab train")
+    mc_parser.add_argument("--samples", type=int, default=100, help="dropout samples per image (default: 100)")
+    mc_parser.add_argument("--split", choices=("valid", "test"), default="test",
+                           help="the split the figures show; the table covers both (default: test)")
+    mc_parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (default: 0)")
+    mc_parser.add_argument("--data-dir", default=None, metavar="PATH",
+                           help="folder holding cifar-10-batches-py/ (default: the run's setting)")
+    mc_parser.set_defaults(handler=cmd_mc_dropout)
     return parser
 
 
