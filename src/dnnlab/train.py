@@ -127,6 +127,25 @@ def summarize(
     }
 
 
+def fit_model(model: keras.Model, config: RunConfig, splits: Splits, callbacks: list[keras.callbacks.Callback],
+              verbose: int) -> dict[str, list[float]]:
+    """`model.fit` on the training split, validated each epoch; the history as lists of floats.
+
+    Shared by `train` and the search's trials, so both train the same way.
+    """
+    fit = model.fit(
+        splits.x_train,
+        splits.y_train,
+        batch_size=config.train.batch_size,
+        epochs=config.train.epochs,
+        validation_data=(splits.x_valid, splits.y_valid),
+        validation_batch_size=EVAL_BATCH_SIZE,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    return {key: [float(v) for v in values] for key, values in fit.history.items()}
+
+
 def train(config: RunConfig, splits: Splits | None = None, verbose: int | None = None) -> Result:
     """Train `config`'s model with Nadam and early stopping; write and return its run folder.
 
@@ -156,17 +175,7 @@ def train(config: RunConfig, splits: Splits | None = None, verbose: int | None =
         keras.callbacks.CSVLogger(run_dir / HISTORY_FILE),
         keras.callbacks.TerminateOnNaN(),
     ]
-    fit = model.fit(
-        splits.x_train,
-        splits.y_train,
-        batch_size=config.train.batch_size,
-        epochs=config.train.epochs,
-        validation_data=(splits.x_valid, splits.y_valid),
-        validation_batch_size=EVAL_BATCH_SIZE,
-        callbacks=callbacks,
-        verbose=keras_verbosity() if verbose is None else verbose,
-    )
-    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    history = fit_model(model, config, splits, callbacks, keras_verbosity() if verbose is None else verbose)
     metrics = summarize(config, lr, history, model, splits, time.perf_counter() - started)
     write_json_atomic(run_dir / METRICS_FILE, metrics)
     return Result(run_dir=run_dir, metrics=metrics, history=history, model=model)
