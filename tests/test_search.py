@@ -137,6 +137,21 @@ def test_a_worker_with_other_settings_cannot_join(tmp_path):
         open_study(other, search, resolve_space(other, search), open_storage(url))
 
 
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("not a url", "Could not parse"),
+        ("postgresql://someone:secret@127.0.0.1:1/db", "Connection refused"),  # nothing listens on port 1
+    ],
+)
+def test_a_bad_storage_is_a_one_line_error_without_the_password(url, fragment):
+    started = time.monotonic()
+    with pytest.raises(DnnlabError, match="cannot open storage") as caught:
+        open_storage(url)
+    assert fragment in str(caught.value) and "secret" not in str(caught.value)
+    assert time.monotonic() - started < 20, "a refused connection is not retried like a table-creation race"
+
+
 def test_search_report_on_an_unknown_study_names_the_known_ones(tmp_path):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     search = SearchConfig(study="known", storage=url)

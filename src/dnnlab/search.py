@@ -179,46 +179,52 @@ def open_storage(url: str, search: SearchConfig | None = None) -> optuna.storage
     """An RDB storage at `url`; with `search`, heartbeats on and dead workers' trials retried."""
     import sqlalchemy
 
-    url = _with_driver(url)
+    given, url = url, _with_driver(url)
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError as exc:
-        raise _storage_error(url, exc) from None
+        raise _storage_error(given, exc) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     )
-    heartbeat: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are experimental in Optuna 5
-        if search is not None:
-            heartbeat = {
-                "heartbeat_interval": search.heartbeat_interval,
-                "grace_period": search.grace_period,
-                "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=search.max_retry
-                ),
-            }
-    for attempt in range(1, STORAGE_ATTEMPTS + 1):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ExperimentalWarning)
+        heartbeat: dict[str, Any] = {} if search is None else {
+            "heartbeat_interval": search.heartbeat_interval,
+            "grace_period": search.grace_period,
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=search.max_retry
+            ),
+        }
+        for attempt in range(1, STORAGE_ATTEMPTS + 1):
+            try:
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            # Workers starting together on an empty database race to create Optuna's tables
-            # (CREATE TABLE/TYPE are check-then-create); the loser finds them on a second try.
-            if attempt == STORAGE_ATTEMPTS:
-                raise _storage_error(url, exc) from None
-            time.sleep(random.uniform(0.5, 1.5) * attempt)
-        except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
-            raise _storage_error(url, exc) from None
+            except sqlalchemy.exc.SQLAlchemyError as exc:
+                if attempt == STORAGE_ATTEMPTS or not _lost_table_creation_race(exc):
+                    raise _storage_error(given, exc) from None
+                time.sleep(random.uniform(0.5, 1.5) * attempt)
+            except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
+                raise _storage_error(given, exc) from None
     raise AssertionError("unreachable")
+
+
+def _lost_table_creation_race(exc: Exception) -> bool:
+    """Workers starting together on an empty database race to create Optuna's tables (CREATE TABLE
+    and CREATE TYPE are check-then-create); the loser finds them on a second try."""
+    import sqlalchemy
+
+    if isinstance(exc, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, sqlalchemy.exc.OperationalError) and ("already exists" in message or "locked" in message)
 
 
 def _storage_error(url: str, exc: Exception) -> DnnlabError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    hint = "; for PostgreSQL install the driver: pip install 'dnnlab[postgres]'" if isinstance(exc, ImportError) else ""
+    hint = ("; install the database driver for this URL (PostgreSQL: pip install 'dnnlab[postgres]')"
+            if isinstance(exc, ImportError) else "")
     return DnnlabError(f"cannot open storage {display_url(url)}: {reason}{hint}")
 
 
@@ -337,6 +343,7 @@ def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
     cap = optuna.study.MaxTrialsCallback(n_trials, states=CLAIMED)
     deadline = None if timeout is None else time.monotonic() + timeout
     started: list[int] = []
+    waiting = False
 
     def tracked(trial: optuna.Trial) -> float:
         started.append(trial.number)
@@ -352,8 +359,13 @@ def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
         if remaining is not None and remaining <= 0:
             return
         if not (counts[TrialState.WAITING] or done + counts[TrialState.RUNNING] < n_trials):
+            if not waiting:
+                print(f"dnnlab: all {n_trials} trials are claimed; waiting for the last ones, to rerun them "
+                      "if their worker dies", flush=True)
+            waiting = True
             time.sleep(poll_seconds)
             continue
+        waiting = False
         try:
             study.optimize(tracked, timeout=remaining, callbacks=[cap], catch=(SurplusTrial,), gc_after_trial=True)
         except (ValueError, AssertionError):
@@ -404,7 +416,9 @@ def run_search(config: RunConfig, search: SearchConfig, splits: Splits | None = 
               f"{done} of {search.trials} trials finished", flush=True)
         splits = splits if splits is not None else load_data(config)
         objective = make_objective(config, space, splits, study.study_name, search.trials)
-        run_worker(study, objective, search.trials, search.timeout, poll_seconds=search.heartbeat_interval)
+        # Poll every few seconds at most, so an idle worker notices the study is done promptly.
+        poll = min(search.heartbeat_interval, 5)
+        run_worker(study, objective, search.trials, search.timeout, poll_seconds=poll)
     counts = state_counts(study)
     completed = counts[TrialState.COMPLETE] > 0
     return SearchOutcome(

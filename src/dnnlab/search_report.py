@@ -39,6 +39,10 @@ class SearchReport:
     best_path: Path | None
     plot_path: Path
 
+    @property
+    def completed(self) -> int:
+        return self.counts.get("COMPLETE", 0)
+
     def text(self) -> str:
         counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(self.counts.items())) or "no trials"
         lines = [f"study {self.study_name}: {counts}"]
@@ -49,7 +53,8 @@ class SearchReport:
             lines.append("no completed trial yet")
         if self.importances is not None:
             shown = ", ".join(f"{name} {value:.2f}" for name, value in self.importances.items())
-            lines.append(f"parameter importances (PED-ANOVA, sum 1): {shown}")
+            lines.append(f"parameter importances (PED-ANOVA over {self.completed} completed trials; few trials make "
+                         f"them unstable): {shown}")
         else:
             lines.append(f"parameter importances: {self.importance_note}")
         lines.append(f"optimization history plot: {self.plot_path}")
@@ -63,8 +68,9 @@ def describe_trial(trial: FrozenTrial) -> str:
     attrs = trial.user_attrs
     accuracy = attrs.get("valid_accuracy")
     shown_accuracy = f"{accuracy:.4f}" if accuracy is not None else "?"
+    epochs = f"best epoch {attrs.get('best_epoch', '?')}/{attrs.get('epochs_run', '?')}"
     return (f"#{trial.number:<4d} val_loss {trial.value:.4f}  val_acc {shown_accuracy}  {params}"
-            f"  (best epoch {attrs.get('best_epoch', '?')}/{attrs.get('epochs_run', '?')}, seed {attrs.get('seed', '?')})")
+            f"  ({epochs}, seed {attrs.get('seed', '?')})")
 
 
 def load_study(name: str, url: str) -> optuna.Study:
@@ -72,7 +78,9 @@ def load_study(name: str, url: str) -> optuna.Study:
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     if name not in names:
         known = ", ".join(sorted(names)) or "none"
-        raise DnnlabError(f"no study {name!r} in {display_url(url)} (studies there: {known}); check --study and --storage")
+        raise DnnlabError(
+            f"no study {name!r} in {display_url(url)} (studies there: {known}); check --study and --storage"
+        )
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -96,6 +104,7 @@ def plot_history(study: optuna.Study, path: Path) -> Path:
     import io
 
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     fig = Figure(figsize=(7, 4), layout="constrained")
@@ -114,6 +123,7 @@ def plot_history(study: optuna.Study, path: Path) -> Path:
         ys.append(best)
     if xs:
         ax.step(xs, ys, where="post", color="C3", label="best so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="trial number", ylabel="validation loss (best epoch)", title=f"study {study.study_name}")
     ax.legend()
     buffer = io.BytesIO()
