@@ -14,7 +14,7 @@ import typing
 import sys
 
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
-from dnnlab.cli_config import add_config_arguments, config_from_args
+from dnnlab.cli_config import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
 from dnnlab.errors import DnnlabError
 
 USAGE_ERROR = 2
@@ -67,6 +67,33 @@ def cmd_mc_dropout(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from dnnlab.config import SearchConfig
+    from dnnlab.search import run_search
+
+    config = config_from_args(args)
+    outcome = run_search(config, SearchConfig(**given_fields(SearchConfig, args)))
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))
+    print(f"dnnlab: study {outcome.study_name!r} in {outcome.storage}: {counts} "
+          f"({outcome.wall_seconds:.0f} s in this worker)")
+    if outcome.best is not None:
+        best = outcome.best
+        print(f"dnnlab: best so far: trial {best.number}, val_loss {best.value:.4f}, "
+              f"val_acc {best.user_attrs.get('valid_accuracy', float('nan')):.4f}, params {best.params}")
+    print(f"dnnlab: details and best.json: dnnlab search-report --study {outcome.study_name} "
+          f"--storage '{outcome.storage}' --out {config.out}")
+    return 0
+
+
+def cmd_search_report(args: argparse.Namespace) -> int:
+    from dnnlab.search import default_storage_url
+    from dnnlab.search_report import search_report
+
+    report = search_report(args.study, args.storage or default_storage_url(args.out), args.out, args.top)
+    print(report.text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="dnnlab", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -92,6 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
     mc_parser.add_argument("--data-dir", default=None, metavar="PATH",
                            help="folder holding cifar-10-batches-py/ (default: the run's setting)")
     mc_parser.set_defaults(handler=cmd_mc_dropout)
+    from dnnlab.config import SearchConfig
+
+    search_parser = commands.add_parser(
+        "search",
+        help="hyperparameter search with Optuna; run it on many machines against one --storage",
+        description="Add trials to an Optuna study until it has --trials finished ones. Every worker "
+        "(process or machine) started with the same --study and --storage joins the same study.",
+    )
+    add_config_arguments(search_parser)
+    add_dataclass_arguments(search_parser, SearchConfig, "search options")
+    search_parser.set_defaults(handler=cmd_search)
+    report_parser = commands.add_parser(
+        "search-report",
+        help="best trials, parameter importances, history plot and best.json of a study",
+        description="Summarize a study; writes <out>/search/<study>/history.png and best.json.",
+    )
+    report_parser.add_argument("--study", required=True, help="the study name (dnnlab search's --study)")
+    report_parser.add_argument("--storage", default=None,
+                               help="SQLAlchemy URL of the study (default: SQLite under <out>/search/)")
+    report_parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    report_parser.add_argument("--top", type=int, default=5, help="how many best trials to list (default: 5)")
+    report_parser.set_defaults(handler=cmd_search_report)
     return parser
 
 

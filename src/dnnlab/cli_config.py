@@ -58,23 +58,35 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exercise variant preset: elu, bn, selu, alpha-dropout (default: elu)")
     parser.add_argument("--config", dest="config_file", metavar="JSON", default=None,
                         help="start from a saved config.json (e.g. a search's best.json); flags override it")
-    classes = [(None, RunConfig, TOP_LEVEL)] + [(s, c, None) for s, c in SECTIONS.items()]
-    for section, cls, only in classes:
-        hints = typing.get_type_hints(cls)
-        comments = _field_comments(cls)
-        group = parser.add_argument_group(f"{section or 'run'} options")
-        for fld in dataclasses.fields(cls):
-            if only is not None and fld.name not in only:
-                continue
-            flag = "--" + fld.name.replace("_", "-")
-            default = fld.default if fld.default is not dataclasses.MISSING else None
-            help_text = f"{comments.get(fld.name, '')} (default: {default})"
-            if hints[fld.name] is bool:
-                group.add_argument(flag, dest=fld.name, action=argparse.BooleanOptionalAction,
-                                   default=argparse.SUPPRESS, help=help_text)
-            else:
-                group.add_argument(flag, dest=fld.name, type=_parser_for(hints[fld.name], fld.name),
-                                   default=argparse.SUPPRESS, metavar=fld.name.upper(), help=help_text)
+    add_dataclass_arguments(parser, RunConfig, "run options", only=TOP_LEVEL)
+    for section, cls in SECTIONS.items():
+        add_dataclass_arguments(parser, cls, f"{section} options")
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, title: str,
+                            only: tuple[str, ...] | None = None) -> None:
+    """One flag per field of dataclass `cls` (or of the fields in `only`), in a help group `title`."""
+    hints = typing.get_type_hints(cls)
+    comments = _field_comments(cls)
+    group = parser.add_argument_group(title)
+    for fld in dataclasses.fields(cls):
+        if only is not None and fld.name not in only:
+            continue
+        flag = "--" + fld.name.replace("_", "-")
+        default = fld.default if fld.default is not dataclasses.MISSING else None
+        help_text = f"{comments.get(fld.name, '')} (default: {default})"
+        if hints[fld.name] is bool:
+            group.add_argument(flag, dest=fld.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(flag, dest=fld.name, type=_parser_for(hints[fld.name], fld.name),
+                               default=argparse.SUPPRESS, metavar=fld.name.upper(), help=help_text)
+
+
+def given_fields(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of dataclass `cls` that the user set on the command line."""
+    given = vars(args)
+    return {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -88,7 +100,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         base = for_variant(given.get("variant", "elu"))
     sections = {}
     for section, cls in SECTIONS.items():
-        overrides = {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
-        sections[section] = dataclasses.replace(getattr(base, section), **overrides)
+        sections[section] = dataclasses.replace(getattr(base, section), **given_fields(cls, args))
     top = {name: given[name] for name in TOP_LEVEL if name in given}
     return dataclasses.replace(base, **sections, **top)

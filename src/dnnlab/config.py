@@ -209,3 +209,67 @@ class RunConfig:
 def for_variant(name: str, **train_overrides: Any) -> RunConfig:
     """A `RunConfig` for preset `name`, with optional `TrainConfig` overrides."""
     return RunConfig(variant=name, model=variant(name).model, train=TrainConfig(**train_overrides))
+
+
+SEARCH_PARAMS = ("lr", "dropout", "batch")
+BATCH_SIZES = (32, 64, 128, 256, 512)  # the batch sizes a search may pick (the issue's set)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    study: str | None = None  # study name shared by every worker; None: the variant's name
+    storage: str | None = None  # SQLAlchemy URL such as postgresql://user@host/db; None: SQLite under <out>/search/
+    trials: int = 20  # finished trials the study should reach, counting every worker and earlier runs
+    timeout: float | None = None  # seconds after which this worker starts no new trial; None: no limit
+    space: str | None = None  # comma list of lr, dropout, batch; None: lr,batch plus dropout if the model has one
+    lr_low: float | None = None  # lowest LR to try; None: the variant's LR / lr_span
+    lr_high: float | None = None  # highest LR to try; None: the variant's LR * lr_span
+    lr_span: float = 10.0  # without bounds, LRs are log-uniform within this factor of the variant's LR
+    dropout_low: float = 0.05  # lowest dropout rate to try
+    dropout_high: float = 0.3  # highest dropout rate to try (the textbook uses 0.1)
+    prune_warmup_epochs: int = 3  # MedianPruner judges no trial before this many epochs (early losses are noisy)
+    prune_startup_trials: int = 3  # nor before this many trials have finished (no median to compare with)
+    heartbeat_interval: int = 20  # seconds between a running trial's heartbeats in the storage
+    grace_period: int = 60  # a trial without a heartbeat for this long is failed (its worker died) and retried
+    max_retry: int = 2  # how many times a dead worker's trial is re-run before it stays failed
+
+    def __post_init__(self) -> None:
+        _require(self.study is None or self.study.strip() != "", "--study must not be empty")
+        _require(self.trials >= 1, f"--trials must be >= 1, got {self.trials}")
+        _require(self.timeout is None or self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
+        unknown = set(self.space_names) - set(SEARCH_PARAMS)
+        _require(
+            self.space is None or (self.space_names and not unknown),
+            f"--space must be a comma list of {', '.join(SEARCH_PARAMS)}, got {self.space!r}",
+        )
+        for name in ("lr_low", "lr_high"):
+            value = getattr(self, name)
+            flag = "--" + name.replace("_", "-")
+            _require(value is None or (math.isfinite(value) and value > 0), f"{flag} must be positive, got {value}")
+        _require(
+            self.lr_low is None or self.lr_high is None or self.lr_low < self.lr_high,
+            f"--lr-low ({self.lr_low}) must be below --lr-high ({self.lr_high})",
+        )
+        _require(self.lr_span > 1, f"--lr-span must be > 1, got {self.lr_span}")
+        _require(
+            0.0 <= self.dropout_low < self.dropout_high < 1.0,
+            f"need 0 <= --dropout-low < --dropout-high < 1, got {self.dropout_low} and {self.dropout_high}",
+        )
+        _require(self.prune_warmup_epochs >= 0, f"--prune-warmup-epochs must be >= 0, got {self.prune_warmup_epochs}")
+        _require(
+            self.prune_startup_trials >= 0, f"--prune-startup-trials must be >= 0, got {self.prune_startup_trials}"
+        )
+        _require(self.heartbeat_interval >= 1, f"--heartbeat-interval must be >= 1, got {self.heartbeat_interval}")
+        _require(
+            self.grace_period > self.heartbeat_interval,
+            f"--grace-period ({self.grace_period}) must exceed --heartbeat-interval ({self.heartbeat_interval}), "
+            "or live trials would be declared dead",
+        )
+        _require(self.max_retry >= 0, f"--max-retry must be >= 0, got {self.max_retry}")
+
+    @property
+    def space_names(self) -> tuple[str, ...]:
+        """The `--space` names as given (empty when `space` is None)."""
+        if self.space is None:
+            return ()
+        return tuple(name.strip() for name in self.space.split(",") if name.strip())
