@@ -3,12 +3,10 @@ on rerun, and the answer sentences fed with scripted results."""
 
 import base64
 import csv
-import importlib.util
 import io
 import json
 import re
 import shutil
-import sys
 import types
 from pathlib import Path
 
@@ -19,7 +17,8 @@ import keras
 
 from dnnlab import exercise
 from dnnlab.config import EXERCISE_PARTS, ConfigError, ExerciseConfig
-from dnnlab.exercise import MC_FILE, Progress, part_config, run_exercise
+from dnnlab.exercise import Progress, part_config, run_exercise
+from dnnlab.mc_dropout_report import REPORT_FILE as MC_FILE
 from dnnlab.train import Result
 from dnnlab.exercise_report import (
     RunRecord, Stat, answers, verdict, epochs_to_reach, results_json, table_rows, write_report,
@@ -29,41 +28,13 @@ from tests.conftest import synthetic_splits
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _stand_in_mc_module() -> types.ModuleType:
-    """Issue 5's `dnnlab.mc_dropout` API, until that module is merged: naive sampling."""
-    module = types.ModuleType("dnnlab.mc_dropout")
-
-    def mc_predict(model, x, samples=100, seed=None):
-        keras.utils.set_random_seed(seed or 0)
-        probs = np.stack([keras.ops.convert_to_numpy(keras.ops.softmax(model(x, training=True)))
-                          for _ in range(samples)])
-        return types.SimpleNamespace(mean_probs=probs.mean(axis=0))
-
-    def prediction_metrics(probs, y):
-        return {"accuracy": float(np.mean(probs.argmax(axis=1) == y)),
-                "nll": float(-np.mean(np.log(probs[np.arange(len(y)), y] + 1e-12)))}
-
-    module.mc_predict, module.prediction_metrics = mc_predict, prediction_metrics
-    return module
-
-
-@pytest.fixture(scope="module")
-def mc_module():
-    if importlib.util.find_spec("dnnlab.mc_dropout") is not None:
-        yield
-        return
-    sys.modules["dnnlab.mc_dropout"] = _stand_in_mc_module()
-    yield
-    del sys.modules["dnnlab.mc_dropout"]
-
-
 def quick_config(out: Path, **fields) -> ExerciseConfig:
     fields = {"quick": True, "quick_epochs": 2, "lr": 1e-3, "mc_samples": 5, **fields}
     return ExerciseConfig(out=str(out), **fields)
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory, mc_module):
+def quick_run(tmp_path_factory):
     """The whole quick pipeline, every part, once, on small synthetic data."""
     out = tmp_path_factory.mktemp("exercise")
     splits = synthetic_splits(n_train=256, n_valid=128, n_test=128)
@@ -83,7 +54,7 @@ def test_quick_run_writes_every_file(quick_run):
         assert (out / name).stat().st_size > 0, name
     assert not (out / "lr_finder.png").exists(), "no range test ran (explicit lr), so no LR-finder figure"
     for key in EXERCISE_PARTS:
-        assert (out / f"{key}-{EXERCISE_PARTS[key].variant}" / "seed-42" / "metrics.json").exists()
+        assert (out / f"{key}-{EXERCISE_PARTS[key].name}" / "seed-42" / "metrics.json").exists()
     assert (out / "e-alpha-dropout" / "seed-42" / MC_FILE).exists()
 
 
@@ -91,7 +62,8 @@ def test_html_embeds_every_figure_as_png(quick_run):
     out, _, result, _ = quick_run
     html = (out / "report.html").read_text()
     images = re.findall(r"src='data:image/png;base64,([^']+)'", html)
-    assert len(images) == 4  # curves per epoch, curves against time, accuracy bars, MC Dropout
+    # curves per epoch and against time, accuracy bars, MC Dropout, its reliability and coverage plots
+    assert len(images) == 6
     for data in images:
         raw = base64.b64decode(data)
         assert raw.startswith(PNG_SIGNATURE)
@@ -121,12 +93,12 @@ def test_tables_equal_the_run_folders(quick_run):
             assert float(run_rows[part["part"]][key]) == pytest.approx(metrics[key], rel=1e-12)
     e_part = results["parts"][list(EXERCISE_PARTS).index("e")]
     mc = json.loads((Path(e_part["runs"][0]["run_dir"]) / MC_FILE).read_text())
-    assert e_part["summary"]["mc_valid_accuracy"]["mean"] == mc["mc_valid_accuracy"]
-    assert e_part["summary"]["mc_test_accuracy"]["mean"] == mc["mc_test_accuracy"]
+    assert e_part["summary"]["mc_valid_accuracy"]["mean"] == mc["valid"]["mc"]["accuracy"]
+    assert e_part["summary"]["mc_test_accuracy"]["mean"] == mc["test"]["mc"]["accuracy"]
     metrics_e = json.loads((Path(e_part["runs"][0]["run_dir"]) / "metrics.json").read_text())
     # The deterministic scores of the MC comparison are the same model's scores as in metrics.json.
-    assert mc["det_valid_accuracy"] == pytest.approx(metrics_e["valid_accuracy"], abs=1e-6)
-    assert mc["samples"] == 5
+    assert mc["valid"]["deterministic"]["accuracy"] == pytest.approx(metrics_e["valid_accuracy"], abs=1e-6)
+    assert mc["samples"] == 5 and mc["seed"] == 42
 
 
 def test_report_table_shows_the_measured_numbers(quick_run):
@@ -165,7 +137,7 @@ def test_rerun_reuses_completed_parts_and_trains_only_what_is_missing(quick_run,
     # Records are read back from the folder, so a stand-in that trains nothing is enough here.
     monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
                         Result(config.run_dir, {"status": "completed"}, {}, None))
-    monkeypatch.setattr(exercise, "mc_dropout_scores", lambda *a, **k: pytest.fail("MC Dropout must be reused"))
+    monkeypatch.setattr(exercise, "score_mc_dropout", lambda *a, **k: pytest.fail("MC Dropout must be reused"))
     stream = io.StringIO()
     config = quick_config(copy)
     run_exercise(config, splits=splits, progress=Progress(1, stream=stream), verbose=0)
@@ -293,8 +265,11 @@ def record(part, seed=42, valid_acc=0.48, test_acc=0.47, losses=(1.8, 1.6, 1.5, 
 
 
 def mc_scores(det=0.48, mc=0.49):
-    return {"samples": 100, "det_valid_accuracy": det, "mc_valid_accuracy": mc, "det_test_accuracy": det - 0.01,
-            "mc_test_accuracy": mc - 0.01, "det_valid_nll": 1.5, "mc_valid_nll": 1.45}
+    """mc_dropout.json as `mc_dropout_report` writes it (the figures the answers use)."""
+    return {"samples": 100, "seed": 42,
+            "valid": {"deterministic": {"accuracy": det, "nll": 1.5}, "mc": {"accuracy": mc, "nll": 1.45}},
+            "test": {"deterministic": {"accuracy": det - 0.01, "nll": 1.5},
+                     "mc": {"accuracy": mc - 0.01, "nll": 1.45}}}
 
 
 def test_bn_answer_follows_the_numbers():

@@ -14,7 +14,7 @@ import typing
 import sys
 
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
-from dnnlab.cli_config import add_config_arguments, add_dataclass_arguments, config_from_args, dataclass_from_args
+from dnnlab.cli_config import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
 from dnnlab.config import ExerciseConfig
 from dnnlab.errors import DnnlabError
 
@@ -60,13 +60,51 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_exercise(args: argparse.Namespace) -> int:
     from dnnlab.exercise import run_exercise
 
-    config = dataclass_from_args(ExerciseConfig, args)
+    config = ExerciseConfig(**given_fields(ExerciseConfig, args))
     result = run_exercise(config)
     if result.stopped_by is not None:
         print(f"dnnlab: exercise interrupted; {resume_hint(args)}", file=sys.stderr)
         return 128 + signal.Signals[result.stopped_by]
     print(f"dnnlab: report in {result.report_files['html']} and {result.report_files['md']}; "
           f"table in {result.report_files['csv']}")
+    return 0
+
+
+def cmd_mc_dropout(args: argparse.Namespace) -> int:
+    from dnnlab.mc_dropout_report import FIGURES, REPORT_FILE, format_comparison, mc_dropout_report
+
+    report = mc_dropout_report(args.run_dir, split=args.split, samples=args.samples, seed=args.seed,
+                               data_dir=args.data_dir)
+    print(format_comparison(report))
+    files = ", ".join([REPORT_FILE, *FIGURES.values()])
+    print(f"dnnlab: figures show {args.split}; wrote {files} into {args.run_dir}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from dnnlab.config import SearchConfig
+    from dnnlab.search import run_search
+
+    config = config_from_args(args)
+    outcome = run_search(config, SearchConfig(**given_fields(SearchConfig, args)))
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))
+    print(f"dnnlab: study {outcome.study_name!r} in {outcome.storage}: {counts} "
+          f"({outcome.wall_seconds:.0f} s in this worker)")
+    if outcome.best is not None:
+        best = outcome.best
+        print(f"dnnlab: best so far: trial {best.number}, val_loss {best.value:.4f}, "
+              f"val_acc {best.user_attrs.get('valid_accuracy', float('nan')):.4f}, params {best.params}")
+    print(f"dnnlab: details and best.json: dnnlab search-report --study {outcome.study_name} "
+          f"--storage '{outcome.storage}' --out {config.out}")
+    return 0
+
+
+def cmd_search_report(args: argparse.Namespace) -> int:
+    from dnnlab.search import default_storage_url
+    from dnnlab.search_report import search_report
+
+    report = search_report(args.study, args.storage or default_storage_url(args.out), args.out, args.top)
+    print(report.text())
     return 0
 
 
@@ -88,8 +126,44 @@ def build_parser() -> argparse.ArgumentParser:
                     "write report.html/report.md with the results table, plots and answers. Completed "
                     "parts are reused on a rerun.",
     )
-    add_dataclass_arguments(exercise_parser.add_argument_group("exercise options"), ExerciseConfig)
+    add_dataclass_arguments(exercise_parser, ExerciseConfig, "exercise options")
     exercise_parser.set_defaults(handler=cmd_exercise)
+    mc_parser = commands.add_parser(
+        "mc-dropout",
+        help="compare deterministic and MC Dropout predictions of a trained run (exercise 8e)",
+        description="Deterministic vs MC Dropout accuracy, NLL, Brier and ECE on the validation and test "
+                    "sets; writes mc_dropout.json and figures into RUN_DIR.",
+    )
+    mc_parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by dnnlab train")
+    mc_parser.add_argument("--samples", type=int, default=100, help="dropout samples per image (default: 100)")
+    mc_parser.add_argument("--split", choices=("valid", "test"), default="test",
+                           help="the split the figures show; the table covers both (default: test)")
+    mc_parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (default: 0)")
+    mc_parser.add_argument("--data-dir", default=None, metavar="PATH",
+                           help="folder holding cifar-10-batches-py/ (default: the run's setting)")
+    mc_parser.set_defaults(handler=cmd_mc_dropout)
+    from dnnlab.config import SearchConfig
+
+    search_parser = commands.add_parser(
+        "search",
+        help="hyperparameter search with Optuna; run it on many machines against one --storage",
+        description="Add trials to an Optuna study until it has --trials finished ones. Every worker "
+        "(process or machine) started with the same --study and --storage joins the same study.",
+    )
+    add_config_arguments(search_parser)
+    add_dataclass_arguments(search_parser, SearchConfig, "search options")
+    search_parser.set_defaults(handler=cmd_search)
+    report_parser = commands.add_parser(
+        "search-report",
+        help="best trials, parameter importances, history plot and best.json of a study",
+        description="Summarize a study; writes <out>/search/<study>/history.png and best.json.",
+    )
+    report_parser.add_argument("--study", required=True, help="the study name (dnnlab search's --study)")
+    report_parser.add_argument("--storage", default=None,
+                               help="SQLAlchemy URL of the study (default: SQLite under <out>/search/)")
+    report_parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    report_parser.add_argument("--top", type=int, default=5, help="how many best trials to list (default: 5)")
+    report_parser.set_defaults(handler=cmd_search_report)
     return parser
 
 

@@ -58,15 +58,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exercise variant preset: elu, bn, selu, alpha-dropout (default: elu)")
     parser.add_argument("--config", dest="config_file", metavar="JSON", default=None,
                         help="start from a saved config.json (e.g. a search's best.json); flags override it")
-    add_dataclass_arguments(parser.add_argument_group("run options"), RunConfig, TOP_LEVEL)
+    add_dataclass_arguments(parser, RunConfig, "run options", only=TOP_LEVEL)
     for section, cls in SECTIONS.items():
-        add_dataclass_arguments(parser.add_argument_group(f"{section} options"), cls)
+        add_dataclass_arguments(parser, cls, f"{section} options")
 
 
-def add_dataclass_arguments(group, cls: type, only: tuple[str, ...] | None = None) -> None:
-    """One `--field-name` flag per field of config dataclass `cls`; unset flags stay absent."""
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, title: str,
+                            only: tuple[str, ...] | None = None) -> None:
+    """One flag per field of dataclass `cls` (or of the fields in `only`), in a help group `title`."""
     hints = typing.get_type_hints(cls)
     comments = _field_comments(cls)
+    group = parser.add_argument_group(title)
     for fld in dataclasses.fields(cls):
         if only is not None and fld.name not in only:
             continue
@@ -81,10 +83,10 @@ def add_dataclass_arguments(group, cls: type, only: tuple[str, ...] | None = Non
                                default=argparse.SUPPRESS, metavar=fld.name.upper(), help=help_text)
 
 
-def dataclass_from_args(cls: type, args: argparse.Namespace):
-    """`cls()` with the fields the user gave on the command line."""
+def given_fields(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of dataclass `cls` that the user set on the command line."""
     given = vars(args)
-    return cls(**{f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given})
+    return {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -98,7 +100,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         base = for_variant(given.get("variant", "elu"))
     sections = {}
     for section, cls in SECTIONS.items():
-        overrides = {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
-        sections[section] = dataclasses.replace(getattr(base, section), **overrides)
+        sections[section] = dataclasses.replace(getattr(base, section), **given_fields(cls, args))
     top = {name: given[name] for name in TOP_LEVEL if name in given}
     return dataclasses.replace(base, **sections, **top)

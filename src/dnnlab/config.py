@@ -219,6 +219,7 @@ def for_variant(name: str, **train_overrides: Any) -> RunConfig:
 class ExercisePart:
     """One part of exercise 8: a model, how the exercise trains it, and the book's numbers."""
 
+    name: str  # short name for run folders, legends and progress lines
     variant: str  # the preset in VARIANTS the model comes from (recorded in every run)
     model: ModelConfig  # the network
     train: TrainConfig  # batch size, epochs, patience, optimizer, schedule (lr and seed are set per run)
@@ -237,25 +238,26 @@ class ExercisePart:
 # so patience 4 keeps them and stops a plateau within ~20 s.
 EXERCISE_PARTS: dict[str, ExercisePart] = {
     "a": ExercisePart(
-        "elu", VARIANTS["elu"].model, TrainConfig(batch_size=32, epochs=18, patience=4),
+        "elu", "elu", VARIANTS["elu"].model, TrainConfig(batch_size=32, epochs=18, patience=4),
         "8a/b: ELU + He init, Nadam", textbook_lr=5e-5, textbook_valid_accuracy=0.476,
     ),
     "c": ExercisePart(
-        "bn", VARIANTS["bn"].model, TrainConfig(batch_size=32, epochs=22, patience=4),
+        "bn", "bn", VARIANTS["bn"].model, TrainConfig(batch_size=32, epochs=22, patience=4),
         "8c: + Batch Normalization", textbook_lr=5e-4, textbook_valid_accuracy=0.540,
     ),
     "d": ExercisePart(
-        "selu", VARIANTS["selu"].model, TrainConfig(batch_size=32, epochs=15, patience=4),
+        "selu", "selu", VARIANTS["selu"].model, TrainConfig(batch_size=32, epochs=15, patience=4),
         "8d: SELU, self-normalizing", textbook_lr=7e-4, textbook_valid_accuracy=0.479,
     ),
     "e": ExercisePart(
-        "alpha-dropout", VARIANTS["alpha-dropout"].model, TrainConfig(batch_size=32, epochs=15, patience=4),
+        "alpha-dropout", "alpha-dropout", VARIANTS["alpha-dropout"].model,
+        TrainConfig(batch_size=32, epochs=15, patience=4),
         "8e: SELU + alpha dropout", textbook_lr=5e-4, textbook_valid_accuracy=0.489,
     ),
     # The book's extra part: the alpha-dropout net with SGD under 1cycle, batch 128, 15 epochs.
     # patience == epochs, so early stopping never cuts the cycle short (best weights still restored).
     "f": ExercisePart(
-        "alpha-dropout", VARIANTS["alpha-dropout"].model,
+        "1cycle", "alpha-dropout", VARIANTS["alpha-dropout"].model,
         TrainConfig(batch_size=128, epochs=15, patience=15, optimizer="sgd", schedule="1cycle"),
         "8f: alpha-dropout net, SGD + 1cycle", textbook_lr=5e-2, textbook_valid_accuracy=0.520,
     ),
@@ -306,3 +308,67 @@ class ExerciseConfig:
     @property
     def out_dir(self) -> Path:
         return Path(self.out or ("runs/exercise-quick" if self.quick else "runs/exercise"))
+
+
+SEARCH_PARAMS = ("lr", "dropout", "batch")
+BATCH_SIZES = (32, 64, 128, 256, 512)  # the batch sizes a search may pick (the issue's set)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    study: str | None = None  # study name shared by every worker; None: the variant's name
+    storage: str | None = None  # SQLAlchemy URL such as postgresql://user@host/db; None: SQLite under <out>/search/
+    trials: int = 20  # finished trials the study should reach, counting every worker and earlier runs
+    timeout: float | None = None  # seconds after which this worker starts no new trial; None: no limit
+    space: str | None = None  # comma list of lr, dropout, batch; None: lr,batch plus dropout if the model has one
+    lr_low: float | None = None  # lowest LR to try; None: the variant's LR / lr_span
+    lr_high: float | None = None  # highest LR to try; None: the variant's LR * lr_span
+    lr_span: float = 10.0  # without bounds, LRs are log-uniform within this factor of the variant's LR
+    dropout_low: float = 0.05  # lowest dropout rate to try
+    dropout_high: float = 0.3  # highest dropout rate to try (the textbook uses 0.1)
+    prune_warmup_epochs: int = 3  # MedianPruner judges no trial before this many epochs (early losses are noisy)
+    prune_startup_trials: int = 3  # nor before this many trials have finished (no median to compare with)
+    heartbeat_interval: int = 20  # seconds between a running trial's heartbeats in the storage
+    grace_period: int = 60  # a trial without a heartbeat for this long is failed (its worker died) and retried
+    max_retry: int = 2  # how many times a dead worker's trial is re-run before it stays failed
+
+    def __post_init__(self) -> None:
+        _require(self.study is None or self.study.strip() != "", "--study must not be empty")
+        _require(self.trials >= 1, f"--trials must be >= 1, got {self.trials}")
+        _require(self.timeout is None or self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
+        unknown = set(self.space_names) - set(SEARCH_PARAMS)
+        _require(
+            self.space is None or (self.space_names and not unknown),
+            f"--space must be a comma list of {', '.join(SEARCH_PARAMS)}, got {self.space!r}",
+        )
+        for name in ("lr_low", "lr_high"):
+            value = getattr(self, name)
+            flag = "--" + name.replace("_", "-")
+            _require(value is None or (math.isfinite(value) and value > 0), f"{flag} must be positive, got {value}")
+        _require(
+            self.lr_low is None or self.lr_high is None or self.lr_low < self.lr_high,
+            f"--lr-low ({self.lr_low}) must be below --lr-high ({self.lr_high})",
+        )
+        _require(self.lr_span > 1, f"--lr-span must be > 1, got {self.lr_span}")
+        _require(
+            0.0 <= self.dropout_low < self.dropout_high < 1.0,
+            f"need 0 <= --dropout-low < --dropout-high < 1, got {self.dropout_low} and {self.dropout_high}",
+        )
+        _require(self.prune_warmup_epochs >= 0, f"--prune-warmup-epochs must be >= 0, got {self.prune_warmup_epochs}")
+        _require(
+            self.prune_startup_trials >= 0, f"--prune-startup-trials must be >= 0, got {self.prune_startup_trials}"
+        )
+        _require(self.heartbeat_interval >= 1, f"--heartbeat-interval must be >= 1, got {self.heartbeat_interval}")
+        _require(
+            self.grace_period > self.heartbeat_interval,
+            f"--grace-period ({self.grace_period}) must exceed --heartbeat-interval ({self.heartbeat_interval}), "
+            "or live trials would be declared dead",
+        )
+        _require(self.max_retry >= 0, f"--max-retry must be >= 0, got {self.max_retry}")
+
+    @property
+    def space_names(self) -> tuple[str, ...]:
+        """The `--space` names as given (empty when `space` is None)."""
+        if self.space is None:
+            return ()
+        return tuple(name.strip() for name in self.space.split(",") if name.strip())

@@ -18,21 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import keras
 
-from dnnlab.atomic import write_json_atomic
 from dnnlab.config import EXERCISE_PARTS, DataConfig, ExerciseConfig, RunConfig
 from dnnlab.data import Splits
 from dnnlab.exercise_report import RunRecord, write_report
+from dnnlab.mc_dropout_report import REPORT_FILE as MC_REPORT_FILE, mc_dropout_report
 from dnnlab.resume import config_differences
 from dnnlab.train import (
-    COMPLETED, CONFIG_FILE, EVAL_BATCH_SIZE, FINISHED, HISTORY_FILE, INTERRUPTED, METRICS_FILE, MODEL_FILE,
-    load_data, read_history, train,
+    COMPLETED, CONFIG_FILE, FINISHED, HISTORY_FILE, INTERRUPTED, METRICS_FILE, load_data, read_history, train,
 )
-
-MC_FILE = "mc_dropout.json"
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class Progress:
     def __call__(self, message: str, part: str | None = None, seed_index: int | None = None) -> None:
         where = ""
         if part is not None:
-            where = f"part {part} ({EXERCISE_PARTS[part].variant})"
+            where = f"part {part} ({EXERCISE_PARTS[part].name})"
             if seed_index is not None:
                 where += f", seed {seed_index + 1}/{self.seeds}"
             where += ": "
@@ -92,7 +87,7 @@ def part_config(config: ExerciseConfig, part: str, seed: int) -> RunConfig:
     return RunConfig(
         variant=preset.variant,
         name=f"seed-{seed}",
-        out=str(config.out_dir / f"{part}-{preset.variant}"),
+        out=str(config.out_dir / f"{part}-{preset.name}"),
         data=data,
         model=preset.model,
         train=train_config,
@@ -122,32 +117,24 @@ def finished_status(config: RunConfig) -> str | None:
     return status if status in FINISHED and not config_differences(saved, config.to_dict()) else None
 
 
-def mc_dropout_scores(model: keras.Model, splits: Splits, samples: int, seed: int) -> dict[str, Any]:
-    """Deterministic vs MC Dropout accuracy, NLL, Brier and ECE on validation and test.
+def score_mc_dropout(run: RunConfig, samples: int, splits: Splits, model: keras.Model | None,
+                     ) -> dict[str, Any]:
+    """Part e: deterministic vs MC Dropout on validation and test, by `mc_dropout_report`.
 
-    The one place the exercise uses `dnnlab.mc_dropout` (dropout-only sampling, BN kept in
-    inference mode), so the report and `dnnlab mc-dropout` score part e the same way.
+    The same function as `dnnlab mc-dropout` (dropout-only sampling, BN kept in inference
+    mode); it writes mc_dropout.json and its figures (of the validation set) into the run folder.
     """
-    from dnnlab.mc_dropout import mc_predict, prediction_metrics
-
-    scores: dict[str, Any] = {"samples": samples, "seed": seed}
-    for split, x, y in (("valid", splits.x_valid, splits.y_valid), ("test", splits.x_test, splits.y_test)):
-        logits = model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)
-        deterministic = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
-        mc = mc_predict(model, x, samples=samples, seed=seed).mean_probs
-        for kind, probs in (("det", deterministic), ("mc", np.asarray(mc))):
-            for metric, value in prediction_metrics(probs, y).items():
-                scores[f"{kind}_{split}_{metric}"] = float(value)
-    return scores
+    return mc_dropout_report(run.run_dir, split="valid", samples=samples, seed=run.train.seed, splits=splits,
+                             model=model, verbose=False)
 
 
-def load_mc(run_dir: Path, samples: int) -> dict[str, Any] | None:
-    """A saved MC Dropout result with the same sample count, or None."""
+def load_mc(config: RunConfig, samples: int) -> dict[str, Any] | None:
+    """The run's saved MC Dropout report if it used `samples` samples and the run's seed, else None."""
     try:
-        saved = json.loads((run_dir / MC_FILE).read_text())
+        saved = json.loads((config.run_dir / MC_REPORT_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return saved if saved.get("samples") == samples else None
+    return saved if (saved.get("samples"), saved.get("seed")) == (samples, config.train.seed) else None
 
 
 def run_exercise(
@@ -197,12 +184,10 @@ def run_exercise(
         metrics = json.loads((run.run_dir / METRICS_FILE).read_text())
         mc = None
         if item.part == "e" and metrics.get("status") == COMPLETED:
-            mc = load_mc(run.run_dir, config.mc_samples)
+            mc = load_mc(run, config.mc_samples)
             if mc is None:
                 progress(f"MC Dropout ({config.mc_samples} samples)", item.part, item.seed_index)
-                model = model or keras.saving.load_model(run.run_dir / MODEL_FILE)
-                mc = mc_dropout_scores(model, get_splits(run), config.mc_samples, run.train.seed)
-                write_json_atomic(run.run_dir / MC_FILE, mc)
+                mc = score_mc_dropout(run, config.mc_samples, get_splits(run), model)
         # Everything reported is read back from the run folder, so the tables equal the files.
         records.append(RunRecord(
             part=item.part,

@@ -22,9 +22,11 @@ import numpy as np
 from dnnlab.atomic import write_json_atomic, write_text_atomic
 from dnnlab.config import EXERCISE_PARTS, TEXTBOOK_MC_VALID_ACCURACY, ExerciseConfig
 from dnnlab.document import Document, save_figure
+from dnnlab.mc_dropout_report import DETERMINISTIC, FIGURES as MC_FIGURES
 
 LR_FINDER_FILE = "lr_finder.csv"
 LR_SEARCH_SECONDS = "lr_search_seconds"  # metrics.json's lr_search.seconds, as a table column
+MC_KINDS = {"det": DETERMINISTIC, "mc": "mc"}  # flat-name prefix -> mc_dropout.json section
 # With one seed there is no spread to judge by, so gaps below these are called "about the same":
 # 1 point between two trained models, 0.5 point for MC Dropout (it re-scores the same model).
 SAME_MODEL_GAP = 0.01
@@ -40,13 +42,18 @@ class RunRecord:
     run_dir: Path
     metrics: dict[str, Any]  # metrics.json
     history: dict[str, list[float]]  # history.csv columns
-    mc: dict[str, Any] | None = None  # mc_dropout.json (part e)
+    mc: dict[str, Any] | None = None  # mc_dropout.json (part e; see dnnlab.mc_dropout_report)
 
     def value(self, key: str) -> float | None:
+        """A figure of this run by flat name: a metrics.json key, `lr_search_seconds`, or
+        `<det|mc>_<valid|test>_<metric>` from mc_dropout.json."""
         if key == LR_SEARCH_SECONDS:
             source, key = self.metrics.get("lr_search"), "seconds"
+        elif key.startswith(("mc_", "det_")):
+            kind, split, key = key.split("_", 2)
+            source = None if self.mc is None else self.mc[split][MC_KINDS[kind]]
         else:
-            source = self.mc if key.startswith(("mc_", "det_")) else self.metrics
+            source = self.metrics
         value = None if source is None else source.get(key)
         return None if value is None else float(value)
 
@@ -356,7 +363,7 @@ def answer_mc_dropout(by: dict[str, list[RunRecord]]) -> str:
     if not runs:
         return "Not answered: run part e (`--parts e`)."
     samples = runs[0].mc["samples"]
-    diffs = Stat(tuple(r.mc["mc_valid_accuracy"] - r.mc["det_valid_accuracy"] for r in runs))
+    diffs = Stat(tuple(r.value("mc_valid_accuracy") - r.value("det_valid_accuracy") for r in runs))
     conclusion = {
         "higher": "MC Dropout improved accuracy",
         "lower": "MC Dropout lowered accuracy",
@@ -372,8 +379,8 @@ def answer_mc_dropout(by: dict[str, list[RunRecord]]) -> str:
                    if stat(runs, f"det_valid_{key}") is not None and stat(runs, f"mc_valid_{key}") is not None]
     if calibration:
         text += f" On validation, {', '.join(calibration)} (lower is better)."
-    return text + (f" The book reported {_pct(EXERCISE_PARTS['e'].textbook_valid_accuracy)} both ways "
-                   f"({_pct(TEXTBOOK_MC_VALID_ACCURACY)} with MC Dropout).")
+    return text + (f" The book reported {_pct(EXERCISE_PARTS['e'].textbook_valid_accuracy)} deterministic and "
+                   f"{_pct(TEXTBOOK_MC_VALID_ACCURACY)} with MC Dropout (one seed, validation accuracy).")
 
 
 def answer_1cycle(by: dict[str, list[RunRecord]]) -> str:
@@ -384,15 +391,16 @@ def answer_1cycle(by: dict[str, list[RunRecord]]) -> str:
     if ref_key is None:
         return "Not answered: run part f with part e (the same network with Nadam): `--parts e,f`."
     base, other = by[ref_key], by["f"]
-    ref_name = f"{ref_key} ({EXERCISE_PARTS[ref_key].variant}, Nadam)"
+    ref_name = f"{ref_key} ({EXERCISE_PARTS[ref_key].name}, Nadam)"
     to_best, ref_to_best = stat(other, "time_to_best_seconds"), stat(base, "time_to_best_seconds")
     total, ref_total = stat(other, "wall_seconds"), stat(base, "wall_seconds")
     faster = to_best.mean < ref_to_best.mean
+    searched = " including its LR search" if stat(other, LR_SEARCH_SECONDS) is not None else ""
     speed = (f"1cycle reached its best validation loss after {to_best.mean:.0f} s of training "
              f"({stat(other, 'best_epoch').mean:.1f} epochs at {stat(other, 'mean_epoch_seconds').mean:.1f} s/epoch, "
              f"batch {EXERCISE_PARTS['f'].train.batch_size}), {ref_name} after {ref_to_best.mean:.0f} s "
              f"({stat(base, 'best_epoch').mean:.1f} epochs at {stat(base, 'mean_epoch_seconds').mean:.1f} s/epoch); "
-             f"the whole run including its LR search took {total.mean:.0f} s vs {ref_total.mean:.0f} s: "
+             f"the whole run{searched} took {total.mean:.0f} s vs {ref_total.mean:.0f} s: "
              + (f"1cycle trained {_ratio(ref_to_best.mean, to_best.mean)} faster to its best model."
                 if faster else "1cycle did not train faster."))
     book = (f" The book reported {_pct(EXERCISE_PARTS['f'].textbook_valid_accuracy)} in 15 epochs "
@@ -445,7 +453,7 @@ def curves_figure(by: dict[str, list[RunRecord]], against: str = "epoch"):
                 x = np.arange(1, n + 1)
             else:
                 x = np.cumsum(run.history.get("epoch_time", [math.nan] * n))
-            label = f"{key}: {EXERCISE_PARTS[key].variant}" if i == 0 else None
+            label = f"{key}: {EXERCISE_PARTS[key].name}" if i == 0 else None
             loss_ax.plot(x, run.history["val_loss"], color=_color(key), alpha=0.85, label=label)
             acc_ax.plot(x, 100 * np.asarray(run.history["val_accuracy"]), color=_color(key), alpha=0.85)
     xlabel = "epoch" if against == "epoch" else "training time (s)"
@@ -453,6 +461,7 @@ def curves_figure(by: dict[str, list[RunRecord]], against: str = "epoch"):
     acc_ax.set(xlabel=xlabel, ylabel="validation accuracy (%)", title="Validation accuracy")
     loss_ax.legend(fontsize=8)
     for ax in (loss_ax, acc_ax):
+        ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
     return fig
 
@@ -480,7 +489,7 @@ def lr_finder_figure(by: dict[str, list[RunRecord]]):
         ax.plot(lrs, losses, color=_color(key))
         ax.axvline(run.metrics["lr"], color="k", linestyle="--", label=f"chosen {run.metrics['lr']:.2g}")
         ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed loss",
-               title=f"{key}: {EXERCISE_PARTS[key].variant} (seed {run.seed})")
+               title=f"{key}: {EXERCISE_PARTS[key].name} (seed {run.seed})")
         finite = losses[np.isfinite(losses)]
         if finite.size:  # the exploding tail would flatten the interesting part
             ax.set_ylim(finite.min() * 0.95, min(finite.max(), 2 * finite[0]) * 1.05)
@@ -499,7 +508,7 @@ def accuracy_figure(by: dict[str, list[RunRecord]]):
                yerr=[100 * (s.std or 0.0) for s in stats], capsize=4, alpha=0.85 if label == "test" else 0.5)
     ax.scatter(x - 0.2, [100 * EXERCISE_PARTS[key].textbook_valid_accuracy for key in by], marker="_", s=600,
                color="k", zorder=3, label="book: validation (one seed)")
-    ax.set_xticks(x, [f"{key}: {EXERCISE_PARTS[key].variant}" for key in by], fontsize=8)
+    ax.set_xticks(x, [f"{key}: {EXERCISE_PARTS[key].name}" for key in by], fontsize=8)
     ax.set(ylabel="accuracy (%)", title="Accuracy per part (error bars: std over seeds)")
     low = min(100 * stat(runs, "test_accuracy").mean for runs in by.values())
     ax.set_ylim(max(0.0, low - 15), None)
@@ -586,6 +595,9 @@ def build_document(records: Sequence[RunRecord], config: ExerciseConfig,
         "lr_finder": "LR range test of each part (first seed), with the learning rate the search chose.",
         "accuracy": "Validation and test accuracy per part; black bars: the book's validation accuracy.",
         "mc_dropout": "Part e: deterministic vs MC Dropout predictions of the same trained model.",
+        "mc_reliability": "Part e (first seed), validation set: reliability diagram, deterministic vs MC Dropout.",
+        "mc_coverage": "Part e (first seed), validation set: accuracy as the most uncertain predictions are "
+                       "set aside first.",
     }
     for name, path in figures.items():
         doc.figure(path, captions[name])
@@ -606,8 +618,13 @@ def write_report(records: Sequence[RunRecord], config: ExerciseConfig) -> dict[s
         "curves_time": curves_figure(by, "time"),
         "lr_finder": lr_finder_figure(by),
         "accuracy": accuracy_figure(by),
-        "mc_dropout": mc_figure(by["e"]) if any(r.mc for r in by.get("e", [])) else None,
+        "mc_dropout": mc_figure(by["e"]) if any(r.mc is not None for r in by.get("e", [])) else None,
     }
     figures = {name: save_figure(fig, out / f"{name}.png") for name, fig in candidates.items() if fig is not None}
+    scored = [r for r in by.get("e", []) if r.mc is not None]
+    for name in ("reliability", "coverage") if scored else ():
+        path = scored[0].run_dir / MC_FIGURES[name]  # drawn by mc_dropout_report beside the run
+        if path.exists():
+            figures[f"mc_{name}"] = path
     md, html = build_document(records, config, figures).write(out, "report")
     return {**files, **{f"figure_{name}": path for name, path in figures.items()}, "md": md, "html": html}

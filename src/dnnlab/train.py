@@ -197,6 +197,26 @@ def finished_run(run_dir: Path) -> Result | None:
     return Result(run_dir=run_dir, metrics=metrics, history=history, model=model)
 
 
+def fit_model(model: keras.Model, config: RunConfig, splits: Splits, callbacks: list[keras.callbacks.Callback],
+              verbose: int, initial_epoch: int = 0) -> dict[str, list[float]]:
+    """`model.fit` on the training split, validated each epoch; the history as lists of floats.
+
+    Shared by `train` and the search's trials, so both train the same way.
+    """
+    fit = model.fit(
+        splits.x_train,
+        splits.y_train,
+        batch_size=config.train.batch_size,
+        epochs=config.train.epochs,
+        initial_epoch=initial_epoch,
+        validation_data=(splits.x_valid, splits.y_valid),
+        validation_batch_size=EVAL_BATCH_SIZE,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    return {key: [float(v) for v in values] for key, values in fit.history.items()}
+
+
 def train(config: RunConfig, splits: Splits | None = None, verbose: int | None = None) -> Result:
     """Train `config`'s model with Nadam and early stopping; write and return its run folder.
 
@@ -261,17 +281,8 @@ def fit_run(config: RunConfig, lr: float, splits: Splits, checkpoint: Checkpoint
     stop: TrainingStopped | None = None
     try:
         with stop_on_signal:
-            model.fit(
-                splits.x_train,
-                splits.y_train,
-                batch_size=config.train.batch_size,
-                epochs=config.train.epochs,
-                initial_epoch=resume_epoch(checkpoint, config.train.epochs),
-                validation_data=(splits.x_valid, splits.y_valid),
-                validation_batch_size=EVAL_BATCH_SIZE,
-                callbacks=callbacks,
-                verbose=keras_verbosity() if verbose is None else verbose,
-            )
+            fit_model(model, config, splits, callbacks, keras_verbosity() if verbose is None else verbose,
+                      initial_epoch=resume_epoch(checkpoint, config.train.epochs))
     except TrainingStopped as exc:
         stop = exc
         # fit stopped mid-epoch, so EarlyStopping's on_train_end never restored the best weights.

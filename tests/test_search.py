@@ -1,0 +1,397 @@
+"""`dnnlab search` / `search-report`: the search space, the pruning callback, and real multi-process
+studies on the embedded SQLite default (2 workers) and on a PostgreSQL server (3 workers), each
+with one worker killed in the middle of a trial.
+
+The worker processes run the real CLI through `tests/search_worker.py` on synthetic data.
+PostgreSQL: `$DNNLAB_TEST_POSTGRES_URL` (set by .ci/run), else a throwaway server started with
+`tests/postgres_server.sh`; skipped only when no PostgreSQL binary is installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from dnnlab.cli import build_parser, main
+from dnnlab.cli_config import config_from_args
+from dnnlab.config import ModelConfig, RunConfig, SearchConfig, for_variant
+from dnnlab.errors import DnnlabError
+from dnnlab.pruning import OptunaPruning
+from dnnlab.search import (DONE, SurplusTrial, make_objective, open_storage, open_study, resolve_space, run_search,
+                           run_worker, trial_config)
+from dnnlab.search_report import search_report
+
+TESTS = Path(__file__).resolve().parent
+WORKER = TESTS / "search_worker.py"
+PG_SCRIPT = TESTS / "postgres_server.sh"
+POSTGRES_ENV = "DNNLAB_TEST_POSTGRES_URL"
+EPOCH_SLEEP = 0.4  # seconds per epoch in the workers: leaves >= 1 s to kill a worker mid-trial
+# A tiny model and a fixed shape (only the LR varies), so every trial reuses one compiled step.
+WORKER_FLAGS = ["--variant", "elu", "--depth", "2", "--width", "16", "--epochs", "4", "--patience", "4",
+                "--space", "lr", "--heartbeat-interval", "1", "--grace-period", "8"]
+# 8 s, not 3: on a busy 2-core machine a live worker's heartbeat thread can stall for seconds.
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parts: space, trial config, pruning callback, config validation
+
+
+def test_space_is_lr_around_the_variant_lr_and_batch_and_dropout_only_with_a_dropout_layer():
+    bn = resolve_space(for_variant("bn"), SearchConfig())
+    assert bn.lr == pytest.approx((5e-5, 5e-3))  # textbook 5e-4, within x10
+    assert bn.batch_sizes == (32, 64, 128, 256, 512) and bn.dropout_rate is None
+    alpha = resolve_space(for_variant("alpha-dropout"), SearchConfig(dropout_low=0.02, dropout_high=0.2))
+    assert alpha.dropout_rate == (0.02, 0.2)
+    bounded = resolve_space(for_variant("bn", lr="auto"), SearchConfig(lr_low=1e-4, lr_high=2e-3, space="lr"))
+    assert bounded.lr == (1e-4, 2e-3) and bounded.batch_sizes is None
+    with pytest.raises(DnnlabError, match="has no dropout layer"):
+        resolve_space(for_variant("bn"), SearchConfig(space="lr,dropout"))
+    with pytest.raises(DnnlabError, match="--lr-low and --lr-high"):
+        resolve_space(for_variant("bn", lr="auto"), SearchConfig())
+
+
+def test_trial_config_sets_the_params_and_seed_base_plus_number():
+    base = for_variant("alpha-dropout", lr=1e-3, seed=100)
+    config = trial_config(base, {"lr": 3e-4, "batch_size": 256, "dropout_rate": 0.2}, 7, "s")
+    assert (config.train.lr, config.train.batch_size, config.model.dropout_rate) == (3e-4, 256, 0.2)
+    assert config.train.seed == 107 and config.name == "s-trial7"
+    assert config.model.dropout == "alpha" and config.train.epochs == base.train.epochs
+    assert trial_config(base, {}, 0, "s").train.lr == 1e-3  # unsearched fields keep the base value
+
+
+class ScriptedTrial:
+    """Stands in for optuna.Trial: records reports; prunes from a given epoch on."""
+
+    def __init__(self, prune_from: int | None = None):
+        self.reports: list[tuple[int, float]] = []
+        self.prune_from = prune_from
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return self.prune_from is not None and self.reports[-1][0] >= self.prune_from
+
+
+def test_pruning_callback_reports_every_epoch_and_raises_when_told():
+    trial = ScriptedTrial(prune_from=2)
+    callback = OptunaPruning(trial)
+    callback.on_epoch_end(0, {"val_loss": 2.0})
+    callback.on_epoch_end(1, {"val_loss": 1.5})
+    with pytest.raises(optuna.TrialPruned, match="epoch 3"):
+        callback.on_epoch_end(2, {"val_loss": 1.7})
+    assert trial.reports == [(0, 2.0), (1, 1.5), (2, 1.7)]
+
+
+def test_pruning_callback_prunes_a_diverged_run_and_rejects_missing_validation():
+    trial = ScriptedTrial()
+    with pytest.raises(optuna.TrialPruned, match="diverged"):
+        OptunaPruning(trial).on_epoch_end(0, {"val_loss": float("nan")})
+    assert trial.reports == []  # a NaN never reaches the pruner's median
+    with pytest.raises(ValueError, match="validation_data"):
+        OptunaPruning(trial).on_epoch_end(0, {"loss": 1.0})
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--trials", "0"], "--trials must be >= 1"),
+        (["--space", "lr,momentum"], "--space must be a comma list"),
+        (["--lr-low", "1e-2", "--lr-high", "1e-3"], "must be below --lr-high"),
+        (["--heartbeat-interval", "30", "--grace-period", "10"], "must exceed --heartbeat-interval"),
+        (["--variant", "bn", "--space", "dropout"], "has no dropout layer"),
+    ],
+)
+def test_bad_search_flags_are_one_line_errors(tmp_path, capsys, args, fragment):
+    assert main(["search", "--out", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+    assert not (tmp_path / "search").exists()  # refused before any storage was made
+
+
+def test_a_worker_with_other_settings_cannot_join(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    search = SearchConfig(study="s", storage=url)
+    first = for_variant("bn", epochs=5)
+    open_study(first, search, resolve_space(first, search), open_storage(url))
+    # Paths may differ between machines; the model and training settings may not.
+    moved = RunConfig.from_dict({**first.to_dict(), "out": "/elsewhere", "data": {"data_dir": "/mnt/cifar"}})
+    open_study(moved, search, resolve_space(moved, search), open_storage(url))
+    other = for_variant("bn", epochs=6)
+    with pytest.raises(DnnlabError, match=r"train\.epochs: 5 vs 6"):
+        open_study(other, search, resolve_space(other, search), open_storage(url))
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("not a url", "Could not parse"),
+        ("postgresql://someone:secret@127.0.0.1:1/db", "Connection refused"),  # nothing listens on port 1
+    ],
+)
+def test_a_bad_storage_is_a_one_line_error_without_the_password(url, fragment):
+    started = time.monotonic()
+    with pytest.raises(DnnlabError, match="cannot open storage") as caught:
+        open_storage(url)
+    assert fragment in str(caught.value) and "secret" not in str(caught.value)
+    assert time.monotonic() - started < 20, "a refused connection is not retried like a table-creation race"
+
+
+def test_search_report_on_an_unknown_study_names_the_known_ones(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    search = SearchConfig(study="known", storage=url)
+    open_study(for_variant("bn"), search, resolve_space(for_variant("bn"), search), open_storage(url))
+    with pytest.raises(DnnlabError, match=r"no study 'typo'.*studies there: known"):
+        search_report("typo", url, tmp_path)
+
+
+def test_a_trial_created_after_all_slots_are_claimed_is_not_run(tmp_path):
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'optuna.db'}"))
+    for value in (1.0, 2.0):  # two finished trials, e.g. from workers that asked a moment earlier
+        study.add_trial(optuna.trial.create_trial(value=value))
+    config = for_variant("bn")
+    objective = make_objective(config, resolve_space(config, SearchConfig()), None, "s", n_trials=2)
+    study.optimize(objective, n_trials=5, catch=(SurplusTrial,))
+    surplus = study.trials[-1]
+    assert len(study.trials) == 3, "the surplus trial stops this worker's loop"
+    assert surplus.state == TrialState.FAIL and surplus.user_attrs["surplus"]
+    assert surplus.params == {}  # nothing was sampled, let alone trained
+
+
+@pytest.mark.parametrize("ends_by", ["returning", "pruning"])  # Optuna fails differently in each case
+def test_a_worker_survives_its_trial_being_declared_dead(tmp_path, capsys, ends_by):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url, SearchConfig(heartbeat_interval=1,
+                                                                                         grace_period=2)))
+    other_worker = open_storage(url)
+
+    def objective(trial):
+        if trial.number == 0:  # what another worker's heartbeat check does when this one stalls
+            trial_id = other_worker.get_trial_id_from_study_id_trial_number(
+                other_worker.get_study_id_from_name("s"), trial.number)
+            other_worker.set_trial_state_values(trial_id, state=TrialState.FAIL)
+            if ends_by == "pruning":
+                raise optuna.TrialPruned()
+        return float(trial.number)
+
+    run_worker(study, objective, n_trials=2, poll_seconds=0.1)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert "trial 0 was declared dead" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# Real studies: several worker processes, one killed mid-trial
+
+
+@dataclass
+class StudyRun:
+    url: str
+    study: str
+    out: Path
+    n_trials: int
+    killed_trial: int
+    logs: str
+
+
+def start_worker(url: str, study: str, out: Path, n_trials: int, log: Path, cache: Path) -> subprocess.Popen:
+    env = {**os.environ, "SEARCH_WORKER_EPOCH_SLEEP": str(EPOCH_SLEEP), "PYTHONUNBUFFERED": "1",
+           # JAX's on-disk compilation cache lets workers reuse one compiled train step (test speed only).
+           "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    command = [sys.executable, str(WORKER), *WORKER_FLAGS, "--study", study, "--storage", url,
+               "--out", str(out), "--trials", str(n_trials)]
+    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+
+
+@functools.cache
+def storage_at(url: str) -> optuna.storages.RDBStorage:
+    return open_storage(url)
+
+
+def raw_trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    """Every trial row, read past Optuna's cache (which keys trials by number and would hide duplicates)."""
+    storage = storage_at(url)
+    return storage.get_all_trials(storage.get_study_id_from_name(study), deepcopy=False)
+
+
+def wait_until(condition, timeout: float, what: str, logs=lambda: ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found is not None:
+            return found
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{logs()}")
+
+
+def run_study_with_a_killed_worker(url: str, out: Path, n_workers: int, n_trials: int, cache: Path) -> StudyRun:
+    study = f"ci-{uuid.uuid4().hex[:8]}"
+    logs = [out / f"worker{i}.log" for i in range(n_workers)]
+    out.mkdir(parents=True, exist_ok=True)
+    workers = [start_worker(url, study, out, n_trials, log, cache) for log in logs]
+    read_logs = lambda: "\n".join(f"--- {p.name}\n{p.read_text()}" for p in logs if p.exists())  # noqa: E731
+    try:
+        victim = workers[0]
+
+        def victim_mid_trial():
+            if any(w.poll() is not None for w in workers):
+                pytest.fail(f"a worker exited before the kill\n{read_logs()}")
+            try:
+                trials = raw_trials(url, study)
+            except (KeyError, DnnlabError):  # the study is not created yet
+                return None
+            for t in trials:
+                if (t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+                        and t.intermediate_values):
+                    return t.number
+            return None
+
+        killed = wait_until(victim_mid_trial, 240, "the first worker to report an epoch", read_logs)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        state = {t.number: t.state for t in raw_trials(url, study)}[killed]
+        assert state == TrialState.RUNNING, "precondition: the worker died in the middle of its trial"
+        for worker in workers[1:]:
+            try:
+                worker.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"worker {worker.pid} did not finish\n{read_logs()}")
+            assert worker.returncode == 0, read_logs()
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    return StudyRun(url, study, out, n_trials, killed, read_logs())
+
+
+def assert_exactly_n_and_killed_trial_retried(run: StudyRun) -> None:
+    trials = raw_trials(run.url, run.study)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers)), f"duplicate trial numbers: {sorted(numbers)}"
+    states = {t.number: t.state for t in trials}
+    done = [n for n, s in states.items() if s in DONE]
+    assert len(done) == run.n_trials, f"{states}\n{run.logs}"
+    assert not [n for n, s in states.items() if s in (TrialState.RUNNING, TrialState.WAITING)], states
+    assert states[run.killed_trial] == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == run.killed_trial]
+    assert len(retries) == 1 and retries[0].state in DONE, f"no finished retry of trial {run.killed_trial}"
+    killed = next(t for t in trials if t.number == run.killed_trial)
+    assert retries[0].params == killed.params  # the same hyperparameters, run again
+    assert retries[0].user_attrs["worker"] != killed.user_attrs["worker"]
+    # Any other failed trial must be a surplus one (two workers asked at once), never lost work.
+    others = [t for t in trials if t.state == TrialState.FAIL and t.number != run.killed_trial]
+    assert all(t.user_attrs.get("surplus") and not t.intermediate_values for t in others)
+
+
+@pytest.fixture(scope="module")
+def jax_cache(tmp_path_factory) -> Path:
+    """A JAX compilation cache holding the workers' train step, compiled once by a one-trial search.
+
+    Without it every worker compiles the same step at the same time, which on a busy 2-core
+    machine costs more than all the trials together.
+    """
+    cache = tmp_path_factory.mktemp("jax-cache")
+    out = tmp_path_factory.mktemp("warm-up")
+    log = out / "warm-up.log"
+    worker = start_worker(f"sqlite:///{out / 'warm.db'}", "warm-up", out, 1, log, cache)
+    assert worker.wait(timeout=300) == 0, log.read_text()
+    return cache
+
+
+@pytest.fixture(scope="module")
+def sqlite_run(tmp_path_factory, jax_cache) -> StudyRun:
+    out = tmp_path_factory.mktemp("sqlite") / "runs"
+    url = f"sqlite:///{out / 'search' / 'optuna.db'}"  # the default location, given explicitly
+    return run_study_with_a_killed_worker(url, out, n_workers=2, n_trials=4, cache=jax_cache)
+
+
+def test_embedded_default_two_workers_reach_exactly_n_and_retry_the_killed_trial(sqlite_run):
+    assert_exactly_n_and_killed_trial_retried(sqlite_run)
+
+
+def worker_config(out: Path) -> RunConfig:
+    """The base config the worker processes used, for in-process runs against the same study."""
+    return config_from_args(build_parser().parse_args(["search", *WORKER_FLAGS, "--out", str(out)]))
+
+
+def test_rerun_counts_toward_the_total_not_n_more(sqlite_run, jax_cache):
+    config = worker_config(sqlite_run.out)
+    flags = dict(study=sqlite_run.study, storage=sqlite_run.url, space="lr", heartbeat_interval=1, grace_period=8)
+    before = len(raw_trials(sqlite_run.url, sqlite_run.study))
+    # Already complete: returns before loading any data (splits=None would load CIFAR-10), adds nothing.
+    outcome = run_search(config, SearchConfig(trials=sqlite_run.n_trials, **flags))
+    assert len(raw_trials(sqlite_run.url, sqlite_run.study)) == before
+    assert outcome.counts["COMPLETE"] + outcome.counts.get("PRUNED", 0) == sqlite_run.n_trials
+    # One more in total means exactly one more trial.
+    log = sqlite_run.out / "rerun.log"
+    worker = start_worker(sqlite_run.url, sqlite_run.study, sqlite_run.out, sqlite_run.n_trials + 1, log, jax_cache)
+    assert worker.wait(timeout=180) == 0, log.read_text()
+    trials = raw_trials(sqlite_run.url, sqlite_run.study)
+    assert len(trials) == before + 1
+    assert sum(t.state in DONE for t in trials) == sqlite_run.n_trials + 1
+    newest = max(trials, key=lambda t: t.number)
+    assert newest.user_attrs["seed"] == config.train.seed + newest.number
+
+
+def test_search_report_prints_best_trials_and_writes_plot_and_loadable_best_json(sqlite_run, capsys):
+    assert main(["search-report", "--study", sqlite_run.study, "--storage", sqlite_run.url,
+                 "--out", str(sqlite_run.out)]) == 0
+    text = capsys.readouterr().out
+    assert "best trials" in text and "parameter importances" in text
+    folder = sqlite_run.out / "search" / sqlite_run.study
+    assert (folder / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    trials = [t for t in raw_trials(sqlite_run.url, sqlite_run.study) if t.state == TrialState.COMPLETE]
+    best = min(trials, key=lambda t: t.value)
+    assert f"#{best.number:<4d} val_loss {best.value:.4f}" in text
+    # `dnnlab train --config best.json` gets the winner's hyperparameters, model and seed.
+    args = build_parser().parse_args(["train", "--config", str(folder / "best.json")])
+    retrain = config_from_args(args)
+    assert retrain.train.lr == best.params["lr"]
+    assert retrain.train.seed == 42 + best.number and retrain.train.epochs == 4
+    assert retrain.model == ModelConfig(depth=2, width=16) and retrain.variant == "elu"
+    assert json.loads((folder / "best.json").read_text()) == retrain.to_dict()
+
+
+def postgres_binary() -> str | None:
+    found = shutil.which("initdb") or sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return (found if isinstance(found, str) else found[-1]) if found else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    if os.environ.get(POSTGRES_ENV):
+        yield os.environ[POSTGRES_ENV]
+        return
+    if postgres_binary() is None:
+        pytest.skip(f"no PostgreSQL server: set {POSTGRES_ENV} or install the postgresql package "
+                    "(.ci/run does: apt-get install postgresql)")
+    # Not under pytest's tmp dir: that is private to this user, and the server may run as `postgres`.
+    folder = Path(tempfile.gettempdir()) / f"dnnlab-pg-{uuid.uuid4().hex[:8]}"
+    started = subprocess.run([str(PG_SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, f"could not start PostgreSQL: {started.stderr}"
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([str(PG_SCRIPT), "stop", str(folder)], capture_output=True, timeout=120)
+
+
+def test_postgres_three_workers_reach_exactly_n_and_retry_the_killed_trial(postgres_url, tmp_path, jax_cache):
+    run = run_study_with_a_killed_worker(postgres_url, tmp_path / "runs", n_workers=3, n_trials=6, cache=jax_cache)
+    assert_exactly_n_and_killed_trial_retried(run)
+    # The study lives on the server only: nothing was written to the embedded default.
+    assert not (tmp_path / "runs" / "search" / "optuna.db").exists()
