@@ -26,6 +26,8 @@ from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits, load_splits
 from dnnlab.errors import DnnlabError
 from dnnlab.models import build_model
+from dnnlab.momentum_sgd import VariableMomentumSGD
+from dnnlab.one_cycle import OneCycle
 from dnnlab.versions import library_versions
 
 CONFIG_FILE = "config.json"
@@ -47,7 +49,9 @@ class Result:
 
 def make_optimizer(train_config: TrainConfig, lr: float) -> keras.optimizers.Optimizer:
     if train_config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=train_config.momentum)
+        # 1cycle changes the momentum between batches; Keras's SGD bakes it into the compiled step.
+        sgd = VariableMomentumSGD if train_config.schedule == "1cycle" else keras.optimizers.SGD
+        return sgd(learning_rate=lr, momentum=train_config.momentum)
     return keras.optimizers.Nadam(learning_rate=lr)
 
 
@@ -136,13 +140,17 @@ def train(config: RunConfig, splits: Splits | None = None, verbose: int | None =
         verbose: Keras's verbosity; defaults to a progress bar on a terminal, a line per epoch otherwise.
     """
     started = time.perf_counter()
-    lr = config.lr
-    if lr == "auto":
-        raise DnnlabError("--lr auto is not available yet; pass a number, e.g. --lr 5e-4")
     splits = splits if splits is not None else load_data(config)
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / CONFIG_FILE, config.to_dict())
+    lr, search = config.lr, None
+    if lr == "auto":
+        from dnnlab.lr_search import search_lr  # it builds on this module's helpers
+
+        search = search_lr(config, splits, run_dir)
+        lr = search.chosen_lr
+    training_started = time.perf_counter()
 
     keras.utils.set_random_seed(config.train.seed)
     model = build_for(config, splits)
@@ -156,6 +164,8 @@ def train(config: RunConfig, splits: Splits | None = None, verbose: int | None =
         keras.callbacks.CSVLogger(run_dir / HISTORY_FILE),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if config.train.schedule == "1cycle":
+        callbacks.append(OneCycle(max_lr=lr, cycle_momentum=config.train.optimizer == "sgd"))
     fit = model.fit(
         splits.x_train,
         splits.y_train,
@@ -168,6 +178,13 @@ def train(config: RunConfig, splits: Splits | None = None, verbose: int | None =
     )
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
     metrics = summarize(config, lr, history, model, splits, time.perf_counter() - started)
+    if search is not None:
+        training_seconds = time.perf_counter() - training_started
+        metrics["lr_search"] = {
+            **search.summary(),
+            "training_seconds": training_seconds,  # this run after the search: build, fit, evaluation
+            "fraction_of_training": search.seconds / training_seconds,
+        }
     write_json_atomic(run_dir / METRICS_FILE, metrics)
     return Result(run_dir=run_dir, metrics=metrics, history=history, model=model)
 
