@@ -9,7 +9,7 @@ import keras
 from dnnlab.config import RULE_NAMES, LRSearchConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.errors import DnnlabError
 from dnnlab.lr_finder import (
-    CSV_FILE, MIN_POINTS, PLOT_FILE, RULES, lr_find, minimum, read_curve, resolve_rule, run_range_test, steepest,
+    CSV_FILE, MIN_POINTS, PLOT_FILE, RULES, lr_find, minimum, read_curve, run_range_test, steepest,
     suggest, valley,
 )
 from dnnlab.lr_range_test import LRRangeTest
@@ -33,6 +33,7 @@ def drive(callback: LRRangeTest, losses) -> tuple[ScriptedModel, list[float]]:
     model = ScriptedModel()
     callback.set_model(model)
     callback.on_train_begin()
+    callback.on_epoch_begin(0)
     applied = []
     for batch, loss in enumerate(losses):
         callback.on_train_batch_begin(batch)
@@ -81,6 +82,36 @@ def test_stop_rule_fires_on_nan():
     test = LRRangeTest(steps=100, restore=False)
     drive(test, [2.0, 1.9, 1.8, math.nan, 1.0, 1.0])
     assert test.stopped_early and len(test.losses) == 4
+
+
+def test_batch_ends_out_of_order_are_recorded_in_step_order():
+    """Keras may run async-safe batch ends in worker threads, so they can arrive in any order."""
+    test = LRRangeTest(steps=4, restore=False)
+    model = ScriptedModel()
+    test.set_model(model)
+    test.on_train_begin()
+    test.on_epoch_begin(0)
+    for batch in range(4):
+        test.on_train_batch_begin(batch)
+    for batch, loss in [(2, 3.0), (0, 1.0), (3, 4.0)]:
+        test.on_train_batch_end(batch, {"loss": loss})
+    assert test.losses == [1.0]  # step 1 is still missing
+    test.on_train_batch_end(1, {"loss": 2.0})
+    assert test.losses == [1.0, 2.0, 3.0, 4.0] and test.lrs == sorted(test.lrs)
+
+
+def test_steps_continue_across_epochs():
+    test = LRRangeTest(steps=6, restore=False)
+    model = ScriptedModel()
+    test.set_model(model)
+    test.on_train_begin()
+    for epoch in range(2):
+        test.on_epoch_begin(epoch)
+        for batch in range(3):
+            test.on_train_batch_begin(batch)
+            test.on_train_batch_end(batch, {"loss": 2.0 - 0.1 * (3 * epoch + batch)})
+    assert test.losses == pytest.approx([2.0, 1.9, 1.8, 1.7, 1.6, 1.5])
+    assert test.lrs[-1] == pytest.approx(10.0) and model.stop_training
 
 
 def test_callback_state_is_reset_at_train_begin():
@@ -170,10 +201,14 @@ def test_unknown_rule_and_rule_names_agree_with_the_config():
         suggest("best", [1, 2, 3, 4, 5], [5, 4, 3, 2, 1])
 
 
-def test_default_rule_depends_on_the_schedule():
-    assert resolve_rule(RunConfig()) == "steepest"
-    assert resolve_rule(RunConfig(train=TrainConfig(schedule="1cycle", optimizer="sgd"))) == "minimum"
-    assert resolve_rule(RunConfig(lr_search=LRSearchConfig(rule="valley"))) == "valley"
+def test_steepest_ignores_a_one_point_wiggle():
+    """A dense sweep: a pointwise derivative picks a blip; a slope across half a decade does not."""
+    lrs = np.geomspace(1e-7, 1.0, 500)  # ~71 points per decade
+    losses = 2.3 - 1.0 / (1 + np.exp(-2 * (np.log10(lrs) + 3)))  # the real descent, around 1e-3
+    losses[120] -= 0.05  # a blip at ~5e-6
+    pointwise = 50 + int(np.argmin(np.gradient(losses[50:], np.log10(lrs[50:]))))
+    assert pointwise in (119, 120, 121), "precondition: neighbour slopes pick the blip"
+    assert 3e-4 < steepest(lrs, losses) < 3e-3
 
 
 # --- on a real (small) model ------------------------------------------------------------------------
@@ -232,9 +267,9 @@ def test_cli_lr_find_prints_the_suggestion(tmp_path, monkeypatch, capsys, toy_sp
 
     monkeypatch.setattr(dnnlab.train, "load_data", lambda config: toy_splits)
     common = ["--out", str(tmp_path), "--depth", "2", "--width", "16", "--batch-size", "16"]
-    assert main(["lr-find", "--variant", "bn", "--rule", "minimum", "--finder-steps", "40", *common]) == 0
+    assert main(["lr-find", "--variant", "bn", "--rule", "steepest", "--finder-steps", "40", *common]) == 0
     out = capsys.readouterr().out
-    assert "suggested lr" in out and "(minimum rule)" in out
+    assert "suggested lr" in out and "(steepest rule)" in out
     assert (tmp_path / "bn" / PLOT_FILE).exists() and (tmp_path / "bn" / CSV_FILE).exists()
 
     assert main(["lr-find", "--finder-steps", "3", *common]) == 2

@@ -19,7 +19,7 @@ SMALL = ModelConfig(depth=2, width=32)
 
 
 def search_config(tmp_path, **search_fields) -> RunConfig:
-    search = LRSearchConfig(**{"finder_steps": 40, "search_epochs": 2, **search_fields})
+    search = LRSearchConfig(**{"finder_steps": 100, "search_epochs": 2, **search_fields})
     return RunConfig(name="toy", out=str(tmp_path), model=SMALL,
                      train=TrainConfig(lr="auto", epochs=3, batch_size=32), lr_search=search)
 
@@ -84,7 +84,7 @@ def test_search_lr_picks_by_validation_and_records_everything(tmp_path, toy_spli
     # The test images are removed: any use of them by the search would raise.
     object.__setattr__(toy_splits, "x_test", None)
     result = search_lr(search_config(tmp_path), toy_splits, tmp_path)
-    assert result.rule == "steepest" and len(result.candidates) == 5
+    assert result.rule == "minimum" and len(result.candidates) == 5
     assert result.chosen_lr == choose(result.candidates).lr
     assert sorted(c.lr for c in result.candidates) == pytest.approx(sorted(candidate_lrs(result.suggestion, 5)))
     saved = json.loads((tmp_path / SEARCH_FILE).read_text())

@@ -114,7 +114,13 @@ class TrainConfig:
 class LRSearchConfig:
     """How `--lr auto` searches: an LR range test proposes, a short Optuna search decides."""
 
-    rule: str | None = None  # suggestion rule: steepest | minimum | valley; None: steepest, minimum with 1cycle
+    # `minimum` (a tenth of the LR at the lowest loss) is the textbook's advice (ch. 10: about
+    # 10x below where the loss turns up), and it suits both uses of the suggestion: the
+    # confirming search tries up to 3x it, still below the turn; and 1cycle (8f) takes it as its
+    # peak LR, which the cycle only passes through, between a warm-up and the annealing. On
+    # CIFAR-10, `steepest` sat 1.2-5.7x lower on the four variants (docs/benchmarks/issue-3.md),
+    # which would spend 1cycle's large-LR phase below the largest LR that still trains well.
+    rule: str = "minimum"  # range-test suggestion rule: minimum | steepest | valley
     finder_start_lr: float = 1e-7  # the range test's first LR
     finder_end_lr: float = 10.0  # the range test's last LR (it stops sooner when the loss blows up)
     finder_steps: int | None = None  # range-test batches; None: one epoch at --batch-size, at most 1000
@@ -126,7 +132,7 @@ class LRSearchConfig:
 
     def __post_init__(self) -> None:
         _require(
-            self.rule is None or self.rule in RULE_NAMES,
+            self.rule in RULE_NAMES,
             f"--rule must be one of {', '.join(RULE_NAMES)}, got {self.rule!r}",
         )
         _require(
