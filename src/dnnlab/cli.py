@@ -101,6 +101,17 @@ def cmd_answers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from dnnlab.lr_finder import CSV_FILE, PLOT_FILE, lr_find
+    from dnnlab.train import load_data
+
+    config = config_from_args(args)
+    result = lr_find(config, load_data(config), config.run_dir)
+    print(f"dnnlab: suggested lr {result.suggestion:.3g} ({result.rule} rule); curve in "
+          f"{config.run_dir / CSV_FILE}, plot in {config.run_dir / PLOT_FILE}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="dnnlab", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -161,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     answers_parser.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ "
                                 "(default: $DNNLAB_DATA, then ~/.keras/datasets)")
     answers_parser.set_defaults(handler=cmd_answers)
+    finder_parser = commands.add_parser(
+        "lr-find",
+        help="LR range test: suggest a learning rate and plot the loss against it",
+        description="Run the LR range test for one variant; writes lr_finder.csv and lr_finder.png "
+                    "into runs/<name>/ and prints the suggestion. Takes the same flags as train.",
+    )
+    add_config_arguments(finder_parser)
+    finder_parser.set_defaults(handler=cmd_lr_find)
     return parser
 
 
