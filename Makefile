@@ -26,7 +26,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # dnnlab vs a TensorFlow-Keras reference (own virtualenv, made on first use), s/epoch per
-# variant and batch size; writes runs/bench/bench.{json,md}. Takes ~30 min on 2 idle cores.
+# variant and batch size; writes runs/bench/bench.{json,md}. Took 68 min on the shared 2 cores.
 bench: install
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 

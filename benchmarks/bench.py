@@ -78,8 +78,8 @@ def ensure_tf_venv(venv: Path) -> Path:
     return python
 
 
-def version_of(python: Path | str, module: str) -> str:
-    code = f"import {module}; print({module}.__version__)"
+def version_of(python: Path | str, module: str, prelude: str = "") -> str:
+    code = f"{prelude}import {module}; print({module}.__version__)"
     done = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
     return done.stdout.strip() or "?"
 
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     flops = training_flops_per_sample()
     report = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": _cpu_count()},
-        "versions": {"dnnlab-python": platform.python_version(), "keras (dnnlab)": version_of(sys.executable, "keras"),
+        "versions": {"dnnlab-python": platform.python_version(), "keras (dnnlab)": version_of(sys.executable, "keras", prelude="import dnnlab; "),
                      "jax": version_of(sys.executable, "jax"),
                      **({"tensorflow": version_of(pythons["tf"], "tensorflow"),
                          "keras (tf)": version_of(pythons["tf"], "keras")} if "tf" in pythons else {})},

@@ -19,8 +19,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--variant", default="elu")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--train-size", type=int, default=45_000)
-    parser.add_argument("--steps-per-execution", type=int, default=None,
-                        help="override TrainConfig.steps_per_execution (default: the config's default)")
+    parser.add_argument("--steps-per-execution", type=int, default=1,
+                        help="batches per compiled call (Keras's compile argument; dnnlab uses 1)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="set an environment variable before Keras/XLA start (e.g. XLA_FLAGS)")
     return parser.parse_args()
@@ -42,16 +42,16 @@ def main() -> None:
         from dnnlab.data import make_splits
         from dnnlab.train import build_for, compile_model
 
-        overrides = {"batch_size": args.batch_size}
-        if args.steps_per_execution is not None:
-            overrides["steps_per_execution"] = args.steps_per_execution
-        config = for_variant(args.variant, **overrides)
+        config = for_variant(args.variant, batch_size=args.batch_size)
         images, labels = random_cifar_like(VALID_SIZE + args.train_size)
         # The library's own data path: float32 arrays prepared once, training-set statistics.
         splits = make_splits(images, labels, images[:10], labels[:10], valid_size=VALID_SIZE)
         keras.utils.set_random_seed(config.train.seed)
         model = build_for(config, splits)
         compile_model(model, config.train, config.lr)
+        # An experiment knob only: measured no gain (docs/benchmarks/issue-7.md), and with N > 1
+        # per-batch callbacks such as 1cycle would fire once per N batches. Read at the first fit.
+        model.steps_per_execution = args.steps_per_execution
         return lambda: model.fit(
             splits.x_train, splits.y_train, batch_size=config.train.batch_size, epochs=1, verbose=0
         )
