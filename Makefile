@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install clean
+.PHONY: run test install clean bench
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("dnnlab needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -24,6 +24,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# dnnlab vs a TensorFlow-Keras reference (own virtualenv, made on first use), s/epoch per
+# variant and batch size; writes runs/bench/bench.{json,md}. Took 68 min on the shared 2 cores.
+bench: install
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -108,6 +108,24 @@ def cmd_search_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_answers(args: argparse.Namespace) -> int:
+    from dnnlab.answers.runner import parse_questions, run_answers
+
+    run_answers(parse_questions(args.questions), args.quick, args.out, args.data_dir)
+    return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from dnnlab.lr_finder import CSV_FILE, PLOT_FILE, lr_find
+    from dnnlab.train import load_data
+
+    config = config_from_args(args)
+    result = lr_find(config, load_data(config), config.run_dir)
+    print(f"dnnlab: suggested lr {result.suggestion:.3g} ({result.rule} rule); curve in "
+          f"{config.run_dir / CSV_FILE}, plot in {config.run_dir / PLOT_FILE}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="dnnlab", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -164,6 +182,27 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
     report_parser.add_argument("--top", type=int, default=5, help="how many best trials to list (default: 5)")
     report_parser.set_defaults(handler=cmd_search_report)
+
+    answers_parser = commands.add_parser(
+        "answers",
+        help="answer the chapter's questions 1-7 with experiments",
+        description="Run the experiments behind questions 1-7; writes answers.md, answers.html and answers.json.",
+    )
+    answers_parser.add_argument("--questions", default="1,2,3,4,5,6,7", help="which questions, e.g. 1,5 (default: all)")
+    answers_parser.add_argument("--quick", action="store_true",
+                                help="a 5,000-image subset, short training, smaller nets: all seven within 10 minutes on 2 cores")
+    answers_parser.add_argument("--out", default="answers", help="folder for the report and figures (default: answers)")
+    answers_parser.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ "
+                                "(default: $DNNLAB_DATA, then ~/.keras/datasets)")
+    answers_parser.set_defaults(handler=cmd_answers)
+    finder_parser = commands.add_parser(
+        "lr-find",
+        help="LR range test: suggest a learning rate and plot the loss against it",
+        description="Run the LR range test for one variant; writes lr_finder.csv and lr_finder.png "
+                    "into runs/<name>/ and prints the suggestion. Takes the same flags as train.",
+    )
+    add_config_arguments(finder_parser)
+    finder_parser.set_defaults(handler=cmd_lr_find)
     return parser
 
 

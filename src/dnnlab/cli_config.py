@@ -14,9 +14,11 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, for_variant
+from dnnlab.config import DataConfig, LRSearchConfig, ModelConfig, RunConfig, TrainConfig, for_variant
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+SECTIONS: dict[str, type] = {
+    "data": DataConfig, "model": ModelConfig, "train": TrainConfig, "lr_search": LRSearchConfig,
+}
 TOP_LEVEL = ("name", "out")
 
 

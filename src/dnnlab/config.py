@@ -30,6 +30,7 @@ INPUT_SCALINGS = ("none", "unit", "standardize")
 DROPOUT_KINDS = ("none", "dropout", "alpha")
 OPTIMIZERS = ("nadam", "sgd")
 SCHEDULES = ("constant", "1cycle")
+RULE_NAMES = ("steepest", "minimum", "valley")  # the LR range test's suggestion rules (dnnlab.lr_finder.RULES)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,47 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class LRSearchConfig:
+    """How `--lr auto` searches: an LR range test proposes, a short Optuna search decides."""
+
+    # `minimum` (a tenth of the LR at the lowest loss) is the textbook's advice (ch. 10: about
+    # 10x below where the loss turns up), and it suits both uses of the suggestion: the
+    # confirming search tries up to 3x it, still below the turn; and 1cycle (8f) takes it as its
+    # peak LR, which the cycle only passes through, between a warm-up and the annealing. On
+    # CIFAR-10, `steepest` sat 1.2-5.7x lower on the four variants (docs/benchmarks/issue-3.md),
+    # which would spend 1cycle's large-LR phase below the largest LR that still trains well.
+    rule: str = "minimum"  # range-test suggestion rule: minimum | steepest | valley
+    finder_start_lr: float = 1e-7  # the range test's first LR
+    finder_end_lr: float = 10.0  # the range test's last LR (it stops sooner when the loss blows up)
+    finder_steps: int | None = None  # range-test batches; None: one epoch at --batch-size, at most 1000
+    candidates: int = 5  # LRs tried by the confirming search, log-spaced from suggestion/10 to suggestion*3
+    search_epochs: int = 3  # epochs per candidate; Optuna's MedianPruner stops poor ones sooner
+    # 5 candidates x 3 epochs x 10,000 images ~ 3.3 epochs of the 45,000: with the range test,
+    # the search costs ~4 epochs, about 20% of a full run (measured: docs/benchmarks/issue-3.md).
+    search_subset: int | None = 10_000  # candidates train on the first N training images; None: all
+
+    def __post_init__(self) -> None:
+        _require(
+            self.rule in RULE_NAMES,
+            f"--rule must be one of {', '.join(RULE_NAMES)}, got {self.rule!r}",
+        )
+        _require(
+            0 < self.finder_start_lr < self.finder_end_lr,
+            f"need 0 < --finder-start-lr < --finder-end-lr, got {self.finder_start_lr} and {self.finder_end_lr}",
+        )
+        _require(
+            self.finder_steps is None or self.finder_steps >= 2,
+            f"--finder-steps must be >= 2, got {self.finder_steps}",
+        )
+        _require(self.candidates >= 1, f"--candidates must be >= 1, got {self.candidates}")
+        _require(self.search_epochs >= 1, f"--search-epochs must be >= 1, got {self.search_epochs}")
+        _require(
+            self.search_subset is None or self.search_subset > 0,
+            f"--search-subset must be positive, got {self.search_subset}",
+        )
+
+
+@dataclass(frozen=True)
 class Variant:
     """A named preset: the model of one exercise part and its textbook learning rate."""
 
@@ -163,6 +205,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    lr_search: LRSearchConfig = field(default_factory=LRSearchConfig)
 
     def __post_init__(self) -> None:
         variant(self.variant)  # validates the name
@@ -182,7 +225,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
         """Rebuild a config saved by `to_dict`; unknown keys are an error, not silently dropped."""
-        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "lr_search": LRSearchConfig}
         top = {f.name for f in dataclasses.fields(cls)}
         unknown = set(raw) - top
         _require(not unknown, f"unknown config keys: {', '.join(sorted(unknown))}")

@@ -38,6 +38,8 @@ from dnnlab.resume import (Checkpoint, RunRecorder, check_same_config, latest_ch
                            resume_epoch)
 from dnnlab.run_lock import RunLock
 from dnnlab.stops import Diverged, Interrupted, StopOnDivergence, StopOnSignal, TrainingStopped
+from dnnlab.momentum_sgd import VariableMomentumSGD
+from dnnlab.one_cycle import OneCycle
 from dnnlab.versions import library_versions
 
 CONFIG_FILE = "config.json"
@@ -74,7 +76,9 @@ class Result:
 
 def make_optimizer(train_config: TrainConfig, lr: float) -> keras.optimizers.Optimizer:
     if train_config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=train_config.momentum)
+        # 1cycle changes the momentum between batches; Keras's SGD bakes it into the compiled step.
+        sgd = VariableMomentumSGD if train_config.schedule == "1cycle" else keras.optimizers.SGD
+        return sgd(learning_rate=lr, momentum=train_config.momentum)
     return keras.optimizers.Nadam(learning_rate=lr)
 
 
@@ -248,20 +252,44 @@ def train(config: RunConfig, splits: Splits | None = None, verbose: int | None =
                 f"(delete the folder to train again)")
             return finished
         checkpoint = latest_checkpoint(run_dir / CHECKPOINT_DIR)
-        lr = checkpoint.lr if checkpoint is not None else config.lr
-        if lr == "auto":
-            raise DnnlabError("--lr auto is not available yet; pass a number, e.g. --lr 5e-4")
         splits = splits if splits is not None else load_data(config)
         write_json_atomic(run_dir / CONFIG_FILE, config.to_dict())
+        search_summary = None
         if checkpoint is not None:
+            # A resumed run keeps the LR it started with; its search (if any) is already on disk.
+            lr = checkpoint.lr
             say(f"resuming {run_dir} after epoch {checkpoint.epoch}")
-        return fit_run(config, lr, splits, checkpoint, verbose, started)
+            search_summary = saved_search_summary(run_dir)
+        elif config.lr == "auto":
+            from dnnlab.lr_search import search_lr  # it builds on this module's helpers
+
+            search = search_lr(config, splits, run_dir)
+            lr, search_summary = search.chosen_lr, search.summary()
+        else:
+            lr = config.lr
+        return fit_run(config, lr, splits, checkpoint, verbose, started, search_summary)
+
+
+def saved_search_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The LR search recorded in `run_dir` before the run was interrupted, without its curves."""
+    from dnnlab.lr_search import SEARCH_FILE
+
+    try:
+        saved = json.loads((run_dir / SEARCH_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return {**saved, "candidates": [{k: c.get(k) for k in ("lr", "status", "best_val_loss", "seconds")}
+                                    for c in saved.get("candidates", [])]}
 
 
 def fit_run(config: RunConfig, lr: float, splits: Splits, checkpoint: Checkpoint | None, verbose: int | None,
-            started: float) -> Result:
-    """The training itself, from scratch or from `checkpoint`, into a prepared, locked run folder."""
+            started: float, search_summary: dict[str, Any] | None = None) -> Result:
+    """The training itself, from scratch or from `checkpoint`, into a prepared, locked run folder.
+
+    `search_summary` is the LR search that chose `lr`, recorded in metrics.json as "lr_search".
+    """
     run_dir = config.run_dir
+    training_started = time.perf_counter()
     keras.utils.set_random_seed(config.train.seed)
     model = build_for(config, splits)
     compile_model(model, config.train, lr)
@@ -278,6 +306,8 @@ def fit_run(config: RunConfig, lr: float, splits: Splits, checkpoint: Checkpoint
         stop_on_signal,
         recorder,  # last: it saves the state the callbacks above leave at each epoch's end
     ]
+    if config.train.schedule == "1cycle":
+        callbacks.insert(0, OneCycle(max_lr=lr, cycle_momentum=config.train.optimizer == "sgd"))
     stop: TrainingStopped | None = None
     try:
         with stop_on_signal:
@@ -295,6 +325,13 @@ def fit_run(config: RunConfig, lr: float, splits: Splits, checkpoint: Checkpoint
     metrics["resumed_from_epoch"] = checkpoint.epoch if checkpoint is not None else 0
     metrics["stopped_in_epoch"] = stop.epoch if stop is not None else None
     metrics["signal"] = signal.Signals(stop.signal_number).name if isinstance(stop, Interrupted) else None
+    if search_summary is not None:
+        training_seconds = time.perf_counter() - training_started
+        metrics["lr_search"] = {
+            **search_summary,
+            "training_seconds": training_seconds,  # this session's build, fit and evaluation after the search
+            "fraction_of_training": search_summary["seconds"] / training_seconds,
+        }
     write_json_atomic(run_dir / METRICS_FILE, metrics)
     if status in FINISHED:
         remove_checkpoints(run_dir / CHECKPOINT_DIR)

@@ -1,0 +1,142 @@
+"""What the answers' experiments share: build a net, train it briefly, time it, read its weights.
+
+Built on `dnnlab.train` (`build_for`, `compile_model`, `evaluate`) so an answer's net is the
+project's net. Two choices keep `dnnlab answers --quick` inside its time budget on a 2-core CPU:
+
+- Training arrays are cut to whole batches. On JAX a smaller last batch has a new shape, so
+  Keras compiles the train step a second time (measured on the shared CPU: +4-8 s per model).
+- Runs that differ only in their starting weights reuse one compiled model: `Snapshot` stores
+  the weights and optimizer state right after compiling, and `restart` rewinds to it.
+
+Costs (s/epoch, prediction time) are measured in process CPU time, all threads together: on a
+CPU shared with other jobs, wall time mostly measures the other jobs (measured under a load
+average of ~20: the same 2,000-image prediction took 27-737 ms wall but 27-53 ms CPU).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+import keras
+
+from dnnlab.callbacks import EpochTimer
+from dnnlab.config import ModelConfig, RunConfig, TrainConfig
+from dnnlab.data import Splits
+from dnnlab.train import EVAL_BATCH_SIZE, build_for, compile_model
+
+BATCH_SIZE = 32  # the textbook's batch size, for every answer
+CLOCK = time.process_time  # CPU seconds of this process (see the module docstring)
+
+Log = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    """The default progress sink: say nothing (tests and library callers)."""
+
+
+def build(model_config: ModelConfig, splits: Splits, seed: int) -> keras.Model:
+    """The project's dense stack for `model_config`, with weights drawn from `seed`."""
+    keras.utils.set_random_seed(seed)
+    return build_for(RunConfig(model=model_config), splits)
+
+
+def compiled(model: keras.Model, lr: float, optimizer: str = "nadam", momentum: float = 0.0) -> keras.Model:
+    """`model` compiled by `dnnlab.train.compile_model` (logits + sparse cross-entropy + accuracy)."""
+    compile_model(model, TrainConfig(optimizer=optimizer, momentum=momentum), lr)
+    return model
+
+
+def whole_batches(x: np.ndarray, y: np.ndarray, batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The first `len(x) // batch_size * batch_size` examples (see the module docstring)."""
+    n = len(x) // batch_size * batch_size
+    if n == 0:
+        raise ValueError(f"need at least one batch of {batch_size} examples, got {len(x)}")
+    return x[:n], y[:n]
+
+
+def fit(model: keras.Model, splits: Splits, epochs: int, callbacks: list | None = None) -> dict[str, list[float]]:
+    """Train on whole batches, validating every epoch; the history includes `epoch_time` (CPU s)."""
+    x, y = whole_batches(splits.x_train, splits.y_train)
+    history = model.fit(
+        x, y, batch_size=BATCH_SIZE, epochs=epochs,
+        validation_data=(splits.x_valid, splits.y_valid), validation_batch_size=EVAL_BATCH_SIZE,
+        callbacks=[EpochTimer(clock=CLOCK), keras.callbacks.TerminateOnNaN(), *(callbacks or [])], verbose=0,
+    )
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def steady_epoch_seconds(epoch_times: list[float]) -> float:
+    """The cheapest epoch after the first (which also compiles the train step): the least
+    disturbed epoch is the best estimate of the net's own cost."""
+    return float(min(epoch_times[1:] or epoch_times))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A compiled model's weights and optimizer state, to start several runs from one compile."""
+
+    weights: list[np.ndarray]
+    optimizer: list[np.ndarray]
+
+
+def snapshot(model: keras.Model) -> Snapshot:
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    return Snapshot(model.get_weights(), [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
+
+
+def restart(model: keras.Model, start: Snapshot, weights: list[np.ndarray] | None = None) -> None:
+    """Rewind the optimizer to `start` and load `weights` (default: `start`'s weights)."""
+    model.set_weights(start.weights if weights is None else weights)
+    for variable, value in zip(model.optimizer.variables, start.optimizer):
+        variable.assign(value)
+
+
+def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
+    """Every Dense layer, the output layer included, in order."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def kernels(model: keras.Model) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(layer.kernel) for layer in dense_layers(model)]
+
+
+def with_hidden_dropout(model: keras.Model, rate: float, layer_class: type = keras.layers.Dropout) -> keras.Sequential:
+    """`model`'s layers with a dropout layer after every hidden Dense layer (weights shared).
+
+    `ModelConfig.dropout` puts one layer before the output (exercise 8e); questions 6 and 7
+    are about dropout as usually applied, after every hidden layer.
+    """
+    layers: list[keras.layers.Layer] = [keras.Input(shape=model.input_shape[1:])]
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Dropout, keras.layers.AlphaDropout)):
+            continue  # replaced, not doubled, when a dropout net is rebuilt (MC Dropout)
+        layers.append(layer)
+        if isinstance(layer, keras.layers.Dense) and layer.name != "logits":
+            layers.append(layer_class(rate, name=f"dropout_after_{layer.name}"))
+    return keras.Sequential(layers, name=f"{model.name}_dropout")
+
+
+def best_seconds(calls: list[Callable[[], object]], repeats: int = 5) -> list[float]:
+    """The least CPU time of `repeats` runs of each call, after one untimed warm-up (which compiles).
+
+    The calls take turns, so a burst of load from other jobs hits all of them alike, and the
+    minimum, not the mean, is the cost of the work itself (as `timeit` advises).
+    """
+    for call in calls:
+        call()
+    best = [float("inf")] * len(calls)
+    for _ in range(repeats):
+        for i, call in enumerate(calls):
+            start = CLOCK()
+            call()
+            best[i] = min(best[i], CLOCK() - start)
+    return best
+
+
+def fmt_pct(value: float, digits: int = 1) -> str:
+    return f"{100 * value:.{digits}f}%"
