@@ -329,6 +329,7 @@ class ExerciseConfig:
     quick: bool = False  # a data subset and few epochs: the whole pipeline in about a minute (tries, CI)
     quick_subset: int = 2000  # --quick: train on this many images
     quick_epochs: int = 3  # --quick: at most this many epochs per part
+    quick_finder_steps: int = 100  # --quick: LR range-test batches (one epoch of the subset is too few at batch 128)
     data_dir: str | None = None  # folder holding cifar-10-batches-py/; None: $DNNLAB_DATA, then ~/.keras/datasets
     out: str | None = None  # where runs and the report go; None: runs/exercise, or runs/exercise-quick with --quick
 
@@ -343,6 +344,7 @@ class ExerciseConfig:
         _require(self.mc_samples >= 1, f"--mc-samples must be >= 1, got {self.mc_samples}")
         _require(self.quick_subset >= 1, f"--quick-subset must be >= 1, got {self.quick_subset}")
         _require(self.quick_epochs >= 1, f"--quick-epochs must be >= 1, got {self.quick_epochs}")
+        _require(self.quick_finder_steps >= 2, f"--quick-finder-steps must be >= 2, got {self.quick_finder_steps}")
 
     @property
     def part_keys(self) -> tuple[str, ...]:

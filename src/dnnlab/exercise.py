@@ -20,7 +20,7 @@ from typing import Any
 
 import keras
 
-from dnnlab.config import EXERCISE_PARTS, DataConfig, ExerciseConfig, RunConfig
+from dnnlab.config import EXERCISE_PARTS, DataConfig, ExerciseConfig, LRSearchConfig, RunConfig
 from dnnlab.data import Splits
 from dnnlab.exercise_report import RunRecord, write_report
 from dnnlab.mc_dropout_report import REPORT_FILE as MC_REPORT_FILE, mc_dropout_report
@@ -80,10 +80,11 @@ def part_config(config: ExerciseConfig, part: str, seed: int) -> RunConfig:
     """The run config of one part and seed: the part's model and training budget."""
     preset = EXERCISE_PARTS[part]
     train_config = dataclasses.replace(preset.train, lr=part_lr(config, part), seed=seed)
-    data = DataConfig(data_dir=config.data_dir)
+    data, search = DataConfig(data_dir=config.data_dir), LRSearchConfig()
     if config.quick:
         data = dataclasses.replace(data, subset=config.quick_subset)
         train_config = dataclasses.replace(train_config, epochs=min(train_config.epochs, config.quick_epochs))
+        search = dataclasses.replace(search, finder_steps=config.quick_finder_steps)
     return RunConfig(
         variant=preset.variant,
         name=f"seed-{seed}",
@@ -91,6 +92,7 @@ def part_config(config: ExerciseConfig, part: str, seed: int) -> RunConfig:
         data=data,
         model=preset.model,
         train=train_config,
+        lr_search=search,
     )
 
 

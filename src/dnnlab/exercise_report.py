@@ -22,9 +22,9 @@ import numpy as np
 from dnnlab.atomic import write_json_atomic, write_text_atomic
 from dnnlab.config import EXERCISE_PARTS, TEXTBOOK_MC_VALID_ACCURACY, ExerciseConfig
 from dnnlab.document import Document, save_figure
+from dnnlab.lr_finder import CSV_FILE as LR_FINDER_CSV, read_curve
 from dnnlab.mc_dropout_report import DETERMINISTIC, FIGURES as MC_FIGURES
 
-LR_FINDER_FILE = "lr_finder.csv"
 LR_SEARCH_SECONDS = "lr_search_seconds"  # metrics.json's lr_search.seconds, as a table column
 MC_KINDS = {"det": DETERMINISTIC, "mc": "mc"}  # flat-name prefix -> mc_dropout.json section
 # With one seed there is no spread to judge by, so gaps below these are called "about the same":
@@ -432,11 +432,12 @@ QUESTIONS = {
 # Figures (matplotlib's object API: no global pyplot state, no display needed)
 
 
-def _figure(width: float, height: float, ncols: int = 1):
+def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1):
+    """A figure and its axes as a flat list (row by row)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height))
-    return fig, fig.subplots(1, ncols, squeeze=False)[0]
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, list(fig.subplots(nrows, ncols, squeeze=False).flat)
 
 
 def _color(key: str) -> str:
@@ -466,27 +467,24 @@ def curves_figure(by: dict[str, list[RunRecord]], against: str = "epoch"):
     return fig
 
 
-def read_lr_finder(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """(lrs, smoothed losses) from an `lr_finder.csv`, or None when the file is absent."""
-    if not path.exists():
-        return None
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return None
-    loss_key = "smoothed_loss" if "smoothed_loss" in rows[0] else "loss"
-    return (np.array([float(r["lr"]) for r in rows]), np.array([float(r[loss_key]) for r in rows]))
-
-
 def lr_finder_figure(by: dict[str, list[RunRecord]]):
     """Each part's LR range test (first seed) with the LR the search chose; None if none was run."""
-    curves = [(key, runs[0], read_lr_finder(runs[0].run_dir / LR_FINDER_FILE)) for key, runs in by.items()]
-    curves = [(key, run, curve) for key, run, curve in curves if curve is not None]
-    if not curves:
+    tested = [(key, runs[0]) for key, runs in by.items() if (runs[0].run_dir / LR_FINDER_CSV).exists()]
+    if not tested:
         return None
-    fig, axes = _figure(3.6 * len(curves), 3.2, len(curves))
-    for ax, (key, run, (lrs, losses)) in zip(axes, curves):
+    ncols = min(3, len(tested))
+    nrows = math.ceil(len(tested) / ncols)
+    fig, axes = _figure(4.0 * ncols, 3.2 * nrows, ncols, nrows)
+    for ax in axes[len(tested):]:
+        ax.set_visible(False)
+    for ax, (key, run) in zip(axes, tested):
+        lrs, _, smoothed = read_curve(run.run_dir / LR_FINDER_CSV)
+        lrs, losses = np.asarray(lrs), np.asarray(smoothed)
         ax.plot(lrs, losses, color=_color(key))
+        search = run.metrics.get("lr_search") or {}
+        if search.get("suggestion") is not None:
+            ax.axvline(search["suggestion"], color="grey", linestyle=":",
+                       label=f"range test ({search.get('rule')}) {search['suggestion']:.2g}")
         ax.axvline(run.metrics["lr"], color="k", linestyle="--", label=f"chosen {run.metrics['lr']:.2g}")
         ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed loss",
                title=f"{key}: {EXERCISE_PARTS[key].name} (seed {run.seed})")
