@@ -27,7 +27,7 @@ class LRRangeTest(keras.callbacks.Callback):
 
     Speed: the callback is `async_safe`, so Keras hands it each batch's loss in a worker
     thread instead of making the training loop wait for every loss (on JAX, 2 shared cores:
-    9-20 ms per step instead of ~25 ms; docs/benchmarks/issue-3.md). Batch ends may then
+    1.9-2.7x less wall time per step; docs/benchmarks/issue-3.md). Batch ends may then
     arrive late or out of order: they are recorded in step order, and the stop takes effect
     at the next batch begin, a step or more after the loss that triggered it (those extra
     steps are not recorded, and are undone with the rest).
