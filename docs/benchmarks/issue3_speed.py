@@ -33,10 +33,17 @@ class BlockingRangeTest(LRRangeTest):
     async_safe = False  # Keras then converts every batch's logs before the next step
 
 
-def timed(run) -> tuple[float, float]:
-    cpu, wall = time.process_time(), time.perf_counter()
-    run()
-    return time.process_time() - cpu, time.perf_counter() - wall
+def report(title: str, cases: dict, scale: float) -> None:
+    """Run the cases in turn `REPEATS` times; print each one's best wall and CPU time, times `scale`."""
+    print(title)
+    results = {name: [] for name in cases}
+    for _ in range(REPEATS):
+        for name, run in cases.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            run()
+            results[name].append((time.process_time() - cpu, time.perf_counter() - wall))
+    for name, runs in results.items():
+        print(f"  {name:26s} wall {scale * min(w for _, w in runs):6.2f}  cpu {scale * min(c for c, _ in runs):6.2f}")
 
 
 def main() -> None:
@@ -63,14 +70,7 @@ def main() -> None:
         "LRRangeTest, blocking": lambda: fit_with(BlockingRangeTest(STEPS, 1e-6, 1e-4))(),
         "LRRangeTest (async_safe)": lambda: fit_with(LRRangeTest(STEPS, 1e-6, 1e-4))(),
     }
-    print(f"range test, {STEPS} steps of batch {BATCH}: best of {REPEATS}, ms per step")
-    results = {name: [] for name in cases}
-    for _ in range(REPEATS):
-        for name, run in cases.items():
-            results[name].append(timed(run))
-    for name, runs in results.items():
-        print(f"  {name:26s} wall {1000 * min(w for _, w in runs) / STEPS:6.2f}"
-              f"  cpu {1000 * min(c for c, _ in runs) / STEPS:6.2f}")
+    report(f"range test, {STEPS} steps of batch {BATCH}: best of {REPEATS}, ms per step", cases, 1000 / STEPS)
 
     subset = 10_000
     epoch_end = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None)
@@ -81,13 +81,7 @@ def main() -> None:
                                                  callbacks=[keras.callbacks.TerminateOnNaN(), epoch_end]),
     }
     cases["epoch-end callback only"]()  # compile the last partial batch's shape outside the timings
-    print(f"one epoch on {subset} images (a search candidate's epoch): best of {REPEATS}, seconds")
-    results = {name: [] for name in cases}
-    for _ in range(REPEATS):
-        for name, run in cases.items():
-            results[name].append(timed(run))
-    for name, runs in results.items():
-        print(f"  {name:26s} wall {min(w for _, w in runs):6.2f}  cpu {min(c for c, _ in runs):6.2f}")
+    report(f"one epoch on {subset} images (a search candidate's epoch): best of {REPEATS}, seconds", cases, 1.0)
 
 
 if __name__ == "__main__":
