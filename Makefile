@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/dnnlab train --variant elu
+	$(BIN)/dnnlab exercise
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -15,6 +15,7 @@ import sys
 
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
 from dnnlab.cli_config import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
+from dnnlab.config import ExerciseConfig
 from dnnlab.errors import DnnlabError
 
 USAGE_ERROR = 2
@@ -53,6 +54,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"test acc {m['test_accuracy']:.4f} loss {m['test_loss']:.4f}, "
         f"{m['mean_epoch_seconds']:.2f} s/epoch; files in {result.run_dir}"
     )
+    return 0
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from dnnlab.exercise import run_exercise
+
+    config = ExerciseConfig(**given_fields(ExerciseConfig, args))
+    result = run_exercise(config)
+    if result.stopped_by is not None:
+        print(f"dnnlab: exercise interrupted; {resume_hint(args)}", file=sys.stderr)
+        return 128 + signal.Signals[result.stopped_by]
+    print(f"dnnlab: report in {result.report_files['html']} and {result.report_files['md']}; "
+          f"table in {result.report_files['csv']}")
     return 0
 
 
@@ -123,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_arguments(train_parser)
     train_parser.set_defaults(handler=cmd_train)
+    exercise_parser = commands.add_parser(
+        "exercise",
+        help="run exercise 8 (a-f) and write its report",
+        description="Train every part of exercise 8 (LR searched per part), score MC Dropout for e, and "
+                    "write report.html/report.md with the results table, plots and answers. Completed "
+                    "parts are reused on a rerun.",
+    )
+    add_dataclass_arguments(exercise_parser, ExerciseConfig, "exercise options")
+    exercise_parser.set_defaults(handler=cmd_exercise)
     mc_parser = commands.add_parser(
         "mc-dropout",
         help="compare deterministic and MC Dropout predictions of a trained run (exercise 8e)",

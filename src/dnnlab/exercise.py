@@ -1,0 +1,205 @@
+"""`run_exercise(config) -> ExerciseResult`: exercise 8 (a-f) end to end, then its report.
+
+Each part is a model (from a variant preset) plus its training budget (`config.EXERCISE_PARTS`),
+turned into one `RunConfig` per seed and trained with `dnnlab.train.train`. Finished run
+folders (status completed or diverged, same config) are reused and an interrupted one
+resumes, so a rerun only trains what is missing. Part e then scores MC Dropout on the trained model, without retraining.
+The test set is only ever evaluated: LR search, early stopping and every verdict use validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from dnnlab.config import EXERCISE_PARTS, DataConfig, ExerciseConfig, LRSearchConfig, RunConfig
+from dnnlab.data import Splits
+from dnnlab.exercise_report import RunRecord, write_report
+from dnnlab.mc_dropout_report import REPORT_FILE as MC_REPORT_FILE, mc_dropout_report
+from dnnlab.resume import config_differences
+from dnnlab.train import (
+    COMPLETED, CONFIG_FILE, FINISHED, HISTORY_FILE, INTERRUPTED, METRICS_FILE, load_data, read_history, train,
+)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    part: str  # exercise part key: a, c, d, e, f
+    seed_index: int  # 0-based position among the seeds, for progress lines
+    config: RunConfig
+
+
+@dataclass
+class ExerciseResult:
+    records: list[RunRecord]
+    report_files: dict[str, Path]  # empty when the exercise was stopped before the report
+    stopped_by: str | None = None  # the signal (e.g. "SIGINT") that interrupted a run, if one did
+
+
+class Progress:
+    """One line per phase: which part, seed and phase is running, and the time since the start.
+
+    Keras's epoch bar (or one line per epoch in a log) follows under it.
+    """
+
+    def __init__(self, seeds: int, stream=None, clock: Callable[[], float] = time.perf_counter):
+        self.seeds = seeds
+        self.stream = stream or sys.stdout
+        self.clock = clock
+        self.start = clock()
+
+    def elapsed(self) -> str:
+        seconds = int(self.clock() - self.start)
+        return f"{seconds // 60:d}:{seconds % 60:02d}"
+
+    def __call__(self, message: str, part: str | None = None, seed_index: int | None = None) -> None:
+        where = ""
+        if part is not None:
+            where = f"part {part} ({EXERCISE_PARTS[part].name})"
+            if seed_index is not None:
+                where += f", seed {seed_index + 1}/{self.seeds}"
+            where += ": "
+        print(f"[exercise {self.elapsed()}] {where}{message}", file=self.stream, flush=True)
+
+
+def part_lr(config: ExerciseConfig, part: str) -> float | str:
+    if config.lr == "auto":
+        return "auto"
+    return EXERCISE_PARTS[part].textbook_lr if config.lr == "textbook" else config.lr
+
+
+def part_config(config: ExerciseConfig, part: str, seed: int) -> RunConfig:
+    """The run config of one part and seed: the part's model and training budget."""
+    preset = EXERCISE_PARTS[part]
+    train_config = dataclasses.replace(preset.train, lr=part_lr(config, part), seed=seed)
+    data, search = DataConfig(data_dir=config.data_dir), LRSearchConfig()
+    if config.quick:
+        data = dataclasses.replace(data, subset=config.quick_subset)
+        train_config = dataclasses.replace(train_config, epochs=min(train_config.epochs, config.quick_epochs))
+        search = dataclasses.replace(search, finder_steps=config.quick_finder_steps)
+    return RunConfig(
+        variant=preset.variant,
+        name=f"seed-{seed}",
+        out=str(config.out_dir / f"{part}-{preset.name}"),
+        data=data,
+        model=preset.model,
+        train=train_config,
+        lr_search=search,
+    )
+
+
+def plan_runs(config: ExerciseConfig) -> list[PlannedRun]:
+    return [
+        PlannedRun(part, i, part_config(config, part, config.seed + i))
+        for part in config.part_keys
+        for i in range(config.seeds)
+    ]
+
+
+def finished_status(config: RunConfig) -> str | None:
+    """`completed` or `diverged` when the run folder holds a finished run of this config, else None.
+
+    Where the folder or the data live does not count (`resume.config_differences`), so a
+    moved output folder is still reused.
+    """
+    try:
+        metrics = json.loads((config.run_dir / METRICS_FILE).read_text())
+        saved = json.loads((config.run_dir / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    status = metrics.get("status")
+    return status if status in FINISHED and not config_differences(saved, config.to_dict()) else None
+
+
+def score_mc_dropout(run: RunConfig, samples: int, splits: Splits, model: keras.Model | None,
+                     ) -> dict[str, Any]:
+    """Part e: deterministic vs MC Dropout on validation and test, by `mc_dropout_report`.
+
+    The same function as `dnnlab mc-dropout` (dropout-only sampling, BN kept in inference
+    mode); it writes mc_dropout.json and its figures (of the validation set) into the run folder.
+    """
+    return mc_dropout_report(run.run_dir, split="valid", samples=samples, seed=run.train.seed, splits=splits,
+                             model=model, verbose=False)
+
+
+def load_mc(config: RunConfig, samples: int) -> dict[str, Any] | None:
+    """The run's saved MC Dropout report if it used `samples` samples and the run's seed, else None."""
+    try:
+        saved = json.loads((config.run_dir / MC_REPORT_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return saved if (saved.get("samples"), saved.get("seed")) == (samples, config.train.seed) else None
+
+
+def run_exercise(
+    config: ExerciseConfig, splits: Splits | None = None, progress: Progress | None = None,
+    verbose: int | None = None,
+) -> ExerciseResult:
+    """Train (or reuse) every planned run, score MC Dropout for part e, write the report.
+
+    A run interrupted by Ctrl-C ends the exercise before the report (`stopped_by` says so);
+    the same call again resumes it. A diverged run is reported as such and left out of the tables.
+
+    Args:
+        config: which parts and seeds, the LR policy and where to write.
+        splits: prepared data; loaded once from `config` when some run needs it (tests inject synthetic data).
+        progress: the progress printer; defaults to stdout.
+        verbose: Keras's verbosity for training (None: a bar on a terminal, a line per epoch in logs).
+    """
+    progress = progress or Progress(config.seeds)
+    plan = plan_runs(config)
+    data: list[Splits] = [splits] if splits is not None else []
+
+    def get_splits(run: RunConfig) -> Splits:
+        if not data:
+            progress(f"loading CIFAR-10{' (quick subset)' if config.quick else ''}")
+            data.append(load_data(run))
+        return data[0]
+
+    records = []
+    for item in plan:
+        run = item.config
+        model = None
+        status = finished_status(run)
+        if status is not None:
+            progress(f"reusing the {status} run in {run.run_dir}", item.part, item.seed_index)
+        else:
+            phase = "LR search, then training" if run.train.lr == "auto" else f"training (lr={run.train.lr:g})"
+            progress(phase, item.part, item.seed_index)
+            result = train(run, get_splits(run), verbose=verbose)
+            if result.status == INTERRUPTED:
+                progress("interrupted; run the same command again to resume (finished runs are reused)",
+                         item.part, item.seed_index)
+                return ExerciseResult(records, {}, stopped_by=result.metrics.get("signal") or "SIGINT")
+            if result.status != COMPLETED:
+                progress(f"the run ended {result.status}; it is left out of the tables ({run.run_dir})",
+                         item.part, item.seed_index)
+            model = result.model
+        metrics = json.loads((run.run_dir / METRICS_FILE).read_text())
+        mc = None
+        if item.part == "e" and metrics.get("status") == COMPLETED:
+            mc = load_mc(run, config.mc_samples)
+            if mc is None:
+                progress(f"MC Dropout ({config.mc_samples} samples)", item.part, item.seed_index)
+                mc = score_mc_dropout(run, config.mc_samples, get_splits(run), model)
+        # Everything reported is read back from the run folder, so the tables equal the files.
+        records.append(RunRecord(
+            part=item.part,
+            seed=run.train.seed,
+            run_dir=run.run_dir,
+            metrics=metrics,
+            history=read_history(run.run_dir / HISTORY_FILE),
+            mc=mc,
+        ))
+    progress(f"writing the report into {config.out_dir}")
+    files = write_report(records, config)
+    progress(f"done: {files['html']}")
+    return ExerciseResult(records=records, report_files=files)

@@ -1,0 +1,374 @@
+"""`dnnlab exercise`: the pipeline on synthetic data, its tables against the run folders, reuse
+on rerun, and the answer sentences fed with scripted results."""
+
+import base64
+import csv
+import io
+import json
+import re
+import shutil
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import keras
+
+from dnnlab import exercise
+from dnnlab.config import EXERCISE_PARTS, ConfigError, ExerciseConfig
+from dnnlab.exercise import Progress, part_config, run_exercise
+from dnnlab.mc_dropout_report import REPORT_FILE as MC_FILE
+from dnnlab.train import Result
+from dnnlab.exercise_report import (
+    RunRecord, Stat, answers, verdict, epochs_to_reach, results_json, table_rows, write_report,
+)
+from tests.conftest import synthetic_splits
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def quick_config(out: Path, **fields) -> ExerciseConfig:
+    fields = {"quick": True, "quick_epochs": 2, "mc_samples": 5, **fields}
+    return ExerciseConfig(out=str(out), **fields)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """The whole quick pipeline, every part with its LR search, once, on small synthetic data."""
+    out = tmp_path_factory.mktemp("exercise")
+    # Noisy enough that part f's range test diverges before its last LR, as it does on CIFAR-10;
+    # on cleaner toy data SGD's loss still falls at lr 10, the "minimum" rule says 1 and f diverges.
+    splits = synthetic_splits(n_train=256, n_valid=128, n_test=128, noise=250)
+    stream = io.StringIO()
+    result = run_exercise(quick_config(out), splits=splits, progress=Progress(1, stream=stream), verbose=0)
+    return out, splits, result, stream.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def test_quick_run_writes_every_file(quick_run):
+    out, _, result, _ = quick_run
+    for name in ("report.md", "report.html", "results.csv", "results.json", "runs.csv",
+                 "curves_epoch.png", "curves_time.png", "lr_finder.png", "accuracy.png", "mc_dropout.png"):
+        assert (out / name).stat().st_size > 0, name
+    for key in EXERCISE_PARTS:
+        assert (out / f"{key}-{EXERCISE_PARTS[key].name}" / "seed-42" / "metrics.json").exists()
+    assert (out / "e-alpha-dropout" / "seed-42" / MC_FILE).exists()
+
+
+def test_html_embeds_every_figure_as_png(quick_run):
+    out, _, result, _ = quick_run
+    html = (out / "report.html").read_text()
+    images = re.findall(r"src='data:image/png;base64,([^']+)'", html)
+    # curves per epoch and against time, LR finders, accuracy bars, MC Dropout, its reliability and coverage
+    assert len(images) == 7
+    for data in images:
+        raw = base64.b64decode(data)
+        assert raw.startswith(PNG_SIGNATURE)
+        from matplotlib.image import imread
+
+        assert imread(io.BytesIO(raw), format="png").shape[0] > 100
+    markdown = (out / "report.md").read_text()
+    assert "](curves_epoch.png)" in markdown and "47.6" in markdown  # the book's 8a/b figure
+
+
+def test_tables_equal_the_run_folders(quick_run):
+    out, _, result, _ = quick_run
+    results = json.loads((out / "results.json").read_text())
+    with open(out / "results.csv", newline="") as handle:
+        summary_rows = {row["part"]: row for row in csv.DictReader(handle)}
+    with open(out / "runs.csv", newline="") as handle:
+        run_rows = {row["part"]: row for row in csv.DictReader(handle)}
+    assert [p["part"] for p in results["parts"]] == list(EXERCISE_PARTS)
+    for part in results["parts"]:
+        (run,) = part["runs"]
+        metrics = json.loads((Path(run["run_dir"]) / "metrics.json").read_text())
+        metrics["lr_search_seconds"] = metrics["lr_search"]["seconds"]
+        assert metrics["lr"] == metrics["lr_search"]["chosen_lr"]
+        for key in ("lr", "epochs_run", "best_epoch", "valid_accuracy", "valid_loss", "test_accuracy",
+                    "test_loss", "mean_epoch_seconds", "time_to_best_seconds", "lr_search_seconds", "wall_seconds"):
+            assert run[key] == metrics[key], (part["part"], key)
+            assert part["summary"][key]["mean"] == metrics[key]
+            assert float(summary_rows[part["part"]][f"{key}_mean"]) == pytest.approx(metrics[key], rel=1e-12)
+            assert float(run_rows[part["part"]][key]) == pytest.approx(metrics[key], rel=1e-12)
+    e_part = results["parts"][list(EXERCISE_PARTS).index("e")]
+    mc = json.loads((Path(e_part["runs"][0]["run_dir"]) / MC_FILE).read_text())
+    assert e_part["summary"]["mc_valid_accuracy"]["mean"] == mc["valid"]["mc"]["accuracy"]
+    assert e_part["summary"]["mc_test_accuracy"]["mean"] == mc["test"]["mc"]["accuracy"]
+    metrics_e = json.loads((Path(e_part["runs"][0]["run_dir"]) / "metrics.json").read_text())
+    # The deterministic scores of the MC comparison are the same model's scores as in metrics.json.
+    assert mc["valid"]["deterministic"]["accuracy"] == pytest.approx(metrics_e["valid_accuracy"], abs=1e-6)
+    assert mc["samples"] == 5 and mc["seed"] == 42
+
+
+def test_report_table_shows_the_measured_numbers(quick_run):
+    out, _, result, _ = quick_run
+    header, rows = table_rows(result.records)
+    row_a = rows[0]
+    metrics = result.records[0].metrics
+    assert row_a[header.index("valid acc %")] == f"{100 * metrics['valid_accuracy']:.1f}"
+    assert row_a[header.index("book valid acc %")] == "47.6"
+    assert f"{100 * metrics['valid_accuracy']:.1f}" in (out / "report.md").read_text()
+
+
+def test_progress_names_part_seed_and_phase(quick_run):
+    _, _, _, log = quick_run
+    assert re.search(r"\[exercise \d+:\d\d\] part c \(bn\), seed 1/1: LR search, then training", log)
+    assert "part e (alpha-dropout), seed 1/1: MC Dropout (5 samples)" in log
+    assert "writing the report" in log
+
+
+def test_progress_line_format():
+    stream = io.StringIO()
+    progress = Progress(3, stream=stream, clock=iter([10.0, 93.9, 3700.0]).__next__)
+    progress("training (lr=0.001)", "c", 1)
+    progress("writing the report")
+    assert stream.getvalue().splitlines() == [
+        "[exercise 1:23] part c (bn), seed 2/3: training (lr=0.001)",
+        "[exercise 61:30] writing the report",
+    ]
+
+
+def test_rerun_reuses_completed_parts_and_trains_only_what_is_missing(quick_run, tmp_path, monkeypatch):
+    out, splits, _, _ = quick_run
+    copy = tmp_path / "moved"
+    shutil.copytree(out, copy)  # a moved output folder is still the same experiment
+    trained = []
+    # Records are read back from the folder, so a stand-in that trains nothing is enough here.
+    monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
+                        Result(config.run_dir, {"status": "completed"}, {}, None))
+    monkeypatch.setattr(exercise, "score_mc_dropout", lambda *a, **k: pytest.fail("MC Dropout must be reused"))
+    stream = io.StringIO()
+    config = quick_config(copy)
+    run_exercise(config, splits=splits, progress=Progress(1, stream=stream), verbose=0)
+    assert trained == []
+    assert stream.getvalue().count("reusing the completed run") == len(EXERCISE_PARTS)
+
+    metrics_path = copy / "c-bn" / "seed-42" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics_path.write_text(json.dumps({**metrics, "status": "interrupted"}))
+    run_exercise(config, splits=splits, progress=Progress(1, stream=io.StringIO()), verbose=0)
+    assert trained == ["bn"], "an interrupted run is handed back to train(), which resumes it"
+
+    metrics_path.write_text(json.dumps({**metrics, "status": "diverged"}))
+    stream = io.StringIO()
+    result = run_exercise(config, splits=splits, progress=Progress(1, stream=stream), verbose=0)
+    assert trained == ["bn"], "a diverged run would diverge again: it is reused, not retrained"
+    assert "part c (bn), seed 1/1: reusing the diverged run" in stream.getvalue()
+    assert "part c seed 42: diverged" in result.report_files["md"].read_text()
+
+
+def test_a_changed_setting_is_not_reused(quick_run, tmp_path, monkeypatch):
+    out, splits, _, _ = quick_run
+    shutil.copytree(out / "a-elu", tmp_path / "a-elu")
+    trained = []
+
+    class Retrained(Exception):
+        pass
+
+    def fake_train(config, *args, **kwargs):
+        trained.append(config.train.epochs)
+        raise Retrained  # only the decision to retrain is under test
+
+    monkeypatch.setattr(exercise, "train", fake_train)
+    with pytest.raises(Retrained):
+        run_exercise(quick_config(tmp_path, parts="a", quick_epochs=3), splits=splits,
+                     progress=Progress(1, io.StringIO()))
+    assert trained == [3]
+
+
+def test_an_interrupted_run_stops_the_exercise_before_the_report(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
+                        Result(config.run_dir, {"status": "interrupted", "signal": "SIGINT"}, {}, None))
+    stream = io.StringIO()
+    result = run_exercise(quick_config(tmp_path), splits=synthetic_splits(n_train=64, n_valid=32, n_test=32),
+                          progress=Progress(1, stream=stream))
+    assert trained == ["elu"], "nothing runs after the interrupted part"
+    assert result.stopped_by == "SIGINT" and result.report_files == {}
+    assert not (tmp_path / "report.html").exists()
+    assert "run the same command again to resume" in stream.getvalue()
+
+
+def test_a_diverged_run_is_named_and_left_out_of_the_tables(tmp_path):
+    good = record("a", seed=42, valid_acc=0.48)
+    diverged = record("a", seed=43, valid_acc=0.10, run_dir=tmp_path / "a-elu" / "seed-43")
+    diverged.metrics["status"] = "diverged"
+    header, rows = table_rows([good, diverged])
+    assert rows[0][header.index("seeds")] == "1" and rows[0][header.index("valid acc %")] == "48.0"
+    files = write_report([good, diverged], ExerciseConfig(out=str(tmp_path), parts="a", seeds=2))
+    assert "Left out of every table and answer: part a seed 43: diverged" in files["md"].read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs of the parts
+
+
+def test_part_configs_follow_the_exercise():
+    config = ExerciseConfig()
+    f = part_config(config, "f", seed=7)
+    assert f.variant == "alpha-dropout" and f.model.dropout == "alpha" and f.model.activation == "selu"
+    assert (f.train.optimizer, f.train.schedule, f.train.batch_size, f.train.epochs) == ("sgd", "1cycle", 128, 15)
+    assert f.train.lr == "auto" and f.train.seed == 7
+    c = part_config(config, "c", seed=42)
+    assert c.model.batch_norm and c.model.input_batch_norm, "the book's 8c net normalizes its inputs too"
+    assert c.train.optimizer == "nadam" and c.data.subset is None
+    assert c.run_dir == Path("runs/exercise/c-bn/seed-42")
+    assert part_config(ExerciseConfig(lr="textbook"), "a", 42).train.lr == 5e-5
+    assert part_config(ExerciseConfig(lr="textbook"), "f", 42).train.lr == 5e-2
+    assert c.lr_search.finder_steps is None  # one epoch, the search's own default
+    quick = part_config(ExerciseConfig(quick=True, lr=1e-3), "f", 42)
+    assert quick.data.subset == 2000 and quick.train.epochs == 3 and quick.train.lr == 1e-3
+    assert quick.lr_search.finder_steps == 100
+    assert quick.run_dir.parts[:2] == ("runs", "exercise-quick")
+
+
+def test_parts_and_seeds_are_validated():
+    assert ExerciseConfig(parts="f, b,c").part_keys == ("a", "c", "f")
+    with pytest.raises(ConfigError, match="--parts"):
+        ExerciseConfig(parts="a,g")
+    with pytest.raises(ConfigError, match="--seeds"):
+        ExerciseConfig(seeds=0)
+    with pytest.raises(ConfigError, match="--lr"):
+        ExerciseConfig(lr="fast")
+
+
+def test_cli_flags_reach_the_config(monkeypatch):
+    from dnnlab import cli
+
+    seen = []
+    files = {"html": "r.html", "md": "r.md", "csv": "r.csv"}
+    monkeypatch.setattr(exercise, "run_exercise", lambda config: seen.append(config) or
+                        types.SimpleNamespace(report_files=files, stopped_by=None))
+    assert cli.main(["exercise", "--seeds", "3", "--parts", "a,c", "--quick", "--lr", "textbook"]) == 0
+    assert seen == [ExerciseConfig(seeds=3, parts="a,c", quick=True, lr="textbook")]
+    assert cli.main(["exercise", "--parts", "z"]) == 2
+    monkeypatch.setattr(exercise, "run_exercise", lambda config: types.SimpleNamespace(stopped_by="SIGINT"))
+    assert cli.main(["exercise"]) == 130
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers from scripted results
+
+
+def record(part, seed=42, valid_acc=0.48, test_acc=0.47, losses=(1.8, 1.6, 1.5, 1.45, 1.47),
+           epoch_time=5.0, mc=None, lr=1e-3, run_dir=Path("/nowhere")):
+    losses = list(losses)
+    best = int(np.argmin(losses))
+    return RunRecord(
+        part=part, seed=seed, run_dir=run_dir, mc=mc,
+        history={"val_loss": losses, "val_accuracy": [valid_acc] * len(losses),
+                 "epoch_time": [epoch_time] * len(losses)},
+        metrics={"status": "completed", "lr": lr, "epochs_run": len(losses), "best_epoch": best + 1, "valid_accuracy": valid_acc,
+                 "valid_loss": losses[best], "test_accuracy": test_acc, "test_loss": losses[best] + 0.01,
+                 "mean_epoch_seconds": epoch_time, "time_to_best_seconds": epoch_time * (best + 1),
+                 "wall_seconds": epoch_time * len(losses) + 10, "train_size": 45000},
+    )
+
+
+def mc_scores(det=0.48, mc=0.49):
+    """mc_dropout.json as `mc_dropout_report` writes it (the figures the answers use)."""
+    return {"samples": 100, "seed": 42,
+            "valid": {"deterministic": {"accuracy": det, "nll": 1.5}, "mc": {"accuracy": mc, "nll": 1.45}},
+            "test": {"deterministic": {"accuracy": det - 0.01, "nll": 1.5},
+                     "mc": {"accuracy": mc - 0.01, "nll": 1.45}}}
+
+
+def test_bn_answer_follows_the_numbers():
+    elu = record("a", valid_acc=0.48, losses=(1.8, 1.6, 1.5, 1.45, 1.47), epoch_time=5.0)
+    fast_bn = record("c", valid_acc=0.53, losses=(1.5, 1.4, 1.3, 1.35), epoch_time=6.0)
+    text = answers([elu, fast_bn])["c"]
+    assert "BN reached elu's best validation loss (1.450) after 2.0 epochs (12 s of training)" in text
+    assert "elu needed 4.0 epochs (20 s)" in text
+    assert "converged faster, by 2.0× in epochs and 1.7× in wall time" in text
+    assert "53.0% for BN vs 48.0% for elu (+5.0 points" in text and "BN produced a better model" in text
+    assert "one seed" in text
+    assert "6.0 s with BN vs 5.0 s with elu: 1.20× slower per epoch" in text
+    assert "The book reported 54.0% vs 47.6%" in text
+
+    slow_bn = record("c", valid_acc=0.475, losses=(1.9, 1.7, 1.55, 1.5), epoch_time=5.0)
+    text = answers([elu, slow_bn])["c"]
+    assert "never reached elu's best validation loss (1.450) within its 4 epochs" in text
+    assert "did not produce a better model: the accuracies are about the same" in text
+    assert "about the same speed per epoch" in text
+
+    worse_bn = record("c", valid_acc=0.40, losses=(1.44,), epoch_time=4.0)
+    text = answers([elu, worse_bn])["c"]
+    assert "BN produced a worse model" in text and "1.25× faster per epoch" in text
+
+
+def test_selu_answer_uses_seeds_and_detects_disagreement():
+    elu = [record("a", seed=s, valid_acc=v) for s, v in ((42, 0.48), (43, 0.47), (44, 0.49))]
+    consistent = [record("d", seed=s, valid_acc=v) for s, v in ((42, 0.50), (43, 0.495), (44, 0.505))]
+    text = answers(elu + consistent)["d"]
+    assert "50.0 ± 0.5% for SELU vs 48.0 ± 1.0% for elu" in text
+    assert "SELU produced a better model (over 3 seeds)" in text
+    mixed = [record("d", seed=s, valid_acc=v) for s, v in ((42, 0.50), (43, 0.46), (44, 0.52))]
+    assert "did not produce a consistently better model: the seeds disagree" in answers(elu + mixed)["d"]
+    assert answers(elu)["d"].startswith("Not answered: run parts a and d")
+
+
+def test_mc_dropout_answer_follows_the_numbers():
+    better = answers([record("e", mc=mc_scores(det=0.48, mc=0.495))])["e"]
+    assert "from 48.0% (deterministic) to 49.5% (+1.5 points)" in better
+    assert "MC Dropout improved accuracy" in better and "NLL 1.500 → 1.450" in better
+    same = answers([record("e", mc=mc_scores(det=0.48, mc=0.482))])["e"]
+    assert "did not change accuracy meaningfully" in same and "+0.2 points" in same
+    worse = answers([record("e", mc=mc_scores(det=0.48, mc=0.47))])["e"]
+    assert "MC Dropout lowered accuracy" in worse
+
+
+def test_1cycle_answer_follows_the_numbers():
+    nadam = record("e", valid_acc=0.49, losses=(1.8, 1.6, 1.5, 1.45, 1.47), epoch_time=5.0)
+    quick_1cycle = record("f", valid_acc=0.52, losses=(1.7, 1.5, 1.4), epoch_time=2.0)
+    text = answers([nadam, quick_1cycle])["f"]
+    assert ("1cycle reached its best validation loss after 6 s of training "
+            "(3.0 epochs at 2.0 s/epoch, batch 128)") in text
+    assert "after 20 s" in text and "1cycle trained 3.3× faster to its best model" in text
+    assert "1cycle produced a better model" in text and "The book reported 52.0%" in text
+    slow_1cycle = record("f", valid_acc=0.45, losses=(1.7,) * 9 + (1.6,), epoch_time=3.0)
+    text = answers([nadam, slow_1cycle])["f"]
+    assert "1cycle did not train faster" in text and "1cycle produced a worse model" in text
+
+
+def test_verdict_rule():
+    assert verdict(Stat((0.004,)), 0.01) == "same"
+    assert verdict(Stat((0.02,)), 0.01) == "higher"
+    assert verdict(Stat((0.02, 0.03, 0.025)), 0.01) == "higher"
+    assert verdict(Stat((-0.02, -0.03)), 0.01) == "lower"
+    assert verdict(Stat((0.05, -0.01, 0.04)), 0.01) == "mixed"
+    assert verdict(Stat((0.001, -0.001)), 0.01) == "same"
+
+
+def test_epochs_to_reach_counts_training_time():
+    history = {"val_loss": [2.0, 1.5, 1.2, 1.3], "epoch_time": [3.0, 2.0, 2.0, 2.0]}
+    assert epochs_to_reach(history, 1.5) == (2, 5.0)
+    assert epochs_to_reach(history, 1.0) is None
+
+
+def test_several_seeds_give_mean_and_std(tmp_path):
+    runs = [record("a", seed=42, valid_acc=0.48), record("a", seed=43, valid_acc=0.50)]
+    results = results_json(runs)
+    summary = results["parts"][0]["summary"]["valid_accuracy"]
+    assert summary["mean"] == pytest.approx(0.49) and summary["std"] == pytest.approx(np.std([0.48, 0.5], ddof=1))
+    runs[0].metrics["lr_search"] = {"seconds": 30.0, "chosen_lr": 1e-3}
+    runs[1].metrics["lr_search"] = {"seconds": 40.0, "chosen_lr": 1e-3}
+    header, rows = table_rows(runs)
+    assert rows[0][header.index("valid acc %")] == "49.0 ± 1.4"
+    assert rows[0][header.index("s LR search")] == "35 ± 7"
+    assert rows[0][header.index("seeds")] == "2"
+
+
+def test_lr_finder_figure_appears_when_a_range_test_ran(tmp_path):
+    run_dir = tmp_path / "a-elu" / "seed-42"
+    run_dir.mkdir(parents=True)
+    lrs = np.geomspace(1e-7, 1, 50)
+    rows = "\n".join(f"{lr},{2.3 - 0.1 * i},{2.3 - 0.1 * i}" for i, lr in enumerate(lrs))
+    (run_dir / "lr_finder.csv").write_text("lr,loss,smoothed_loss\n" + rows + "\n")
+    files = write_report([record("a", run_dir=run_dir)], ExerciseConfig(out=str(tmp_path), parts="a"))
+    assert files["figure_lr_finder"].read_bytes().startswith(PNG_SIGNATURE)
+    assert "LR range test" in files["md"].read_text()
+    assert "Not answered: run parts a and c" in files["md"].read_text()
