@@ -14,6 +14,8 @@ from dnnlab.errors import DnnlabError
 from dnnlab.lr_finder import CSV_FILE, PLOT_FILE
 from dnnlab.lr_search import SEARCH_FILE, Candidate, candidate_lrs, choose, run_candidates, search_lr
 from dnnlab.train import METRICS_FILE, build_for, compile_model, train
+from tests.conftest import real_data_dir, requires_real_data
+from tests.test_cli import run_cli
 
 SMALL = ModelConfig(depth=2, width=32)
 
@@ -123,3 +125,16 @@ def test_search_flags_reach_the_config():
     assert RunConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError, match="--rule must be one of steepest, minimum, valley"):
         LRSearchConfig(rule="fastest")
+
+
+@requires_real_data
+def test_lr_auto_on_a_real_subset(tmp_path):
+    proc = run_cli("train", "--variant", "selu", "--lr", "auto", "--subset", "3000", "--epochs", "2",
+                   "--finder-steps", "90", "--search-epochs", "1", "--out", str(tmp_path),
+                   "--data-dir", str(real_data_dir()), "--no-download")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "selu" / METRICS_FILE).read_text())
+    search = metrics["lr_search"]
+    assert metrics["lr"] == search["chosen_lr"] and len(search["candidates"]) == 5
+    assert 1e-6 < search["suggestion"] < 1e-1 and metrics["valid_accuracy"] > 0.2
+    assert (tmp_path / "selu" / PLOT_FILE).exists() and (tmp_path / "selu" / SEARCH_FILE).exists()

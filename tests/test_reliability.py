@@ -217,11 +217,12 @@ def test_nan_at_epoch_3_is_diverged_with_the_message(fake_data, tmp_path, fake_c
 
 def test_stop_on_divergence_raises_with_the_epoch():
     stop = StopOnDivergence()
-    stop.on_epoch_begin(4)
-    stop.on_train_batch_end(0, {"loss": 2.3})
+    stop.on_epoch_end(3, {"loss": 2.3, "val_loss": float("nan")})  # a finite training loss goes on
     with pytest.raises(Diverged) as raised:
-        stop.on_train_batch_end(1, {"loss": float("inf")})
+        stop.on_epoch_end(4, {"loss": float("inf")})
     assert raised.value.epoch == 5
+    with pytest.raises(Diverged):
+        stop.on_epoch_end(5, {"loss": float("nan")})
 
 
 # --- 2: the signal callback on its own --------------------------------------------------------------
@@ -232,10 +233,10 @@ def test_stop_on_signal_stops_at_the_next_batch_and_restores_handlers():
     notices = io.StringIO()
     with StopOnSignal(stream=notices) as stop:
         stop.on_epoch_begin(6)
-        stop.on_train_batch_end(0)  # nothing received yet: no stop
+        stop.on_train_batch_begin(0)  # nothing received yet: no stop
         os.kill(os.getpid(), signal.SIGINT)
         with pytest.raises(Interrupted) as raised:
-            stop.on_train_batch_end(1)
+            stop.on_train_batch_begin(1)
         with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C does not wait for the batch
             os.kill(os.getpid(), signal.SIGINT)
     assert raised.value.epoch == 7 and raised.value.signal_number == signal.SIGINT

@@ -126,8 +126,9 @@ class LRSearchConfig:
     finder_steps: int | None = None  # range-test batches; None: one epoch at --batch-size, at most 1000
     candidates: int = 5  # LRs tried by the confirming search, log-spaced from suggestion/10 to suggestion*3
     search_epochs: int = 3  # epochs per candidate; Optuna's MedianPruner stops poor ones sooner
-    # 5 candidates x 3 epochs x 10,000 images ~ 3.3 epochs of the 45,000: with the range test,
-    # the search costs ~4 epochs, about 20% of a full run (measured: docs/benchmarks/issue-3.md).
+    # At most 5 candidates x 3 epochs x 10,000 images ~ 3.3 epochs of the 45,000; with the range
+    # test, the measured searches cost 10-26% of the training that followed them (one run per
+    # variant, docs/benchmarks/issue-3.md).
     search_subset: int | None = 10_000  # candidates train on the first N training images; None: all
 
     def __post_init__(self) -> None:

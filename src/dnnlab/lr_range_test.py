@@ -26,11 +26,11 @@ class LRRangeTest(keras.callbacks.Callback):
     stop rule fired. All are reset at train begin, so an instance can be reused.
 
     Speed: the callback is `async_safe`, so Keras hands it each batch's loss in a worker
-    thread instead of making the training loop wait for every loss (on JAX, 2 shared cores:
-    9-20 ms per step instead of ~25 ms; docs/benchmarks/issue-3.md). Batch ends may then
-    arrive late or out of order: they are recorded in step order, and the stop takes effect
-    at the next batch begin, a step or more after the loss that triggered it (those extra
-    steps are not recorded, and are undone with the rest).
+    thread instead of making the training loop wait for every loss: 1.3-2.7x faster per step
+    on the 2 shared cores, the more so the busier they are (docs/benchmarks/issue-3.md).
+    Batch ends may then arrive late or out of order: they are recorded in step order, and the
+    stop takes effect at the next batch begin, a step or more after the loss that triggered
+    it (those extra steps are not recorded, and are undone with the rest).
 
     Args:
         steps: batches in the sweep (at least 2).

@@ -132,7 +132,7 @@ def run_candidates(model: keras.Model, config: RunConfig, splits: Splits, lrs: l
             x, y, batch_size=config.train.batch_size, epochs=search.search_epochs,
             validation_data=(splits.x_valid, splits.y_valid), validation_batch_size=EVAL_BATCH_SIZE,
             # Epoch-end checks only: a batch-end callback (TerminateOnNaN too) makes Keras wait for
-            # every batch's loss, 2-3x the wall time per epoch on the shared cores (measured,
+            # every batch's loss: 1.1-2.7x the wall time per epoch on the shared cores (measured,
             # docs/benchmarks/issue-3.md). A NaN run wastes at most one subset epoch.
             callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=report)],
             verbose=0,
