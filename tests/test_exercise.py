@@ -222,7 +222,7 @@ def test_part_configs_follow_the_exercise():
     assert c.lr_search.finder_steps is None  # one epoch, the search's own default
     quick = part_config(ExerciseConfig(quick=True, lr=1e-3), "f", 42)
     assert quick.data.subset == 2000 and quick.train.epochs == 3 and quick.train.lr == 1e-3
-    assert quick.lr_search.finder_steps == 100
+    assert quick.lr_search.finder_steps == 300
     assert quick.run_dir.parts[:2] == ("runs", "exercise-quick")
 
 

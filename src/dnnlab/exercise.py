@@ -156,13 +156,13 @@ def run_exercise(
     """
     progress = progress or Progress(config.seeds)
     plan = plan_runs(config)
-    data: list[Splits] = [splits] if splits is not None else []
 
-    def get_splits(run: RunConfig) -> Splits:
-        if not data:
+    def get_splits() -> Splits:
+        nonlocal splits
+        if splits is None:  # only when some run needs data, and once: every run reads the same data
             progress(f"loading CIFAR-10{' (quick subset)' if config.quick else ''}")
-            data.append(load_data(run))
-        return data[0]
+            splits = load_data(plan[0].config)
+        return splits
 
     records = []
     for item in plan:
@@ -172,9 +172,10 @@ def run_exercise(
         if status is not None:
             progress(f"reusing the {status} run in {run.run_dir}", item.part, item.seed_index)
         else:
+            data = get_splits()  # loaded before the phase line, so that line heads the epoch output
             phase = "LR search, then training" if run.train.lr == "auto" else f"training (lr={run.train.lr:g})"
             progress(phase, item.part, item.seed_index)
-            result = train(run, get_splits(run), verbose=verbose)
+            result = train(run, data, verbose=verbose)
             if result.status == INTERRUPTED:
                 progress("interrupted; run the same command again to resume (finished runs are reused)",
                          item.part, item.seed_index)
@@ -189,7 +190,7 @@ def run_exercise(
             mc = load_mc(run, config.mc_samples)
             if mc is None:
                 progress(f"MC Dropout ({config.mc_samples} samples)", item.part, item.seed_index)
-                mc = score_mc_dropout(run, config.mc_samples, get_splits(run), model)
+                mc = score_mc_dropout(run, config.mc_samples, get_splits(), model)
         # Everything reported is read back from the run folder, so the tables equal the files.
         records.append(RunRecord(
             part=item.part,

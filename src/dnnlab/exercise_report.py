@@ -589,7 +589,8 @@ def build_document(records: Sequence[RunRecord], config: ExerciseConfig,
     doc.heading("Figures")
     captions = {
         "curves_epoch": "Validation loss and accuracy per epoch, every part and seed.",
-        "curves_time": "The same against cumulative training time (LR search excluded).",
+        "curves_time": "The same against cumulative training time (LR search excluded; the first epoch "
+                       "includes compiling the model).",
         "lr_finder": "LR range test of each part (first seed), with the learning rate the search chose.",
         "accuracy": "Validation and test accuracy per part; black bars: the book's validation accuracy.",
         "mc_dropout": "Part e: deterministic vs MC Dropout predictions of the same trained model.",
