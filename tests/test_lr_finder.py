@@ -153,6 +153,7 @@ def test_minimum_is_a_tenth_of_the_lowest_point():
     lrs = np.geomspace(1e-5, 1.0, 11)
     losses = [2.0, 1.9, 1.7, 1.5, 1.2, 1.0, 0.9, 1.3, 2.0, 5.0, 9.0]
     assert minimum(lrs, losses) == pytest.approx(lrs[6] / 10)
+    assert suggest("turning-point", lrs, losses) == pytest.approx(lrs[6])
 
 
 def fastai_valley(lrs, losses):

@@ -113,7 +113,7 @@ def test_1cycle_takes_its_peak_from_the_range_test(tmp_path, toy_splits):
     result = train(config, toy_splits, verbose=0)
     search = result.metrics["lr_search"]
     assert search["rule"] == "minimum" and search["candidates"] == []
-    assert result.metrics["lr"] == search["chosen_lr"] == search["suggestion"]
+    assert result.metrics["lr"] == search["chosen_lr"] == pytest.approx(10 * search["suggestion"])  # the turning point
 
 
 def test_search_flags_reach_the_config():

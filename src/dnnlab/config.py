@@ -30,7 +30,7 @@ INPUT_SCALINGS = ("none", "unit", "standardize")
 DROPOUT_KINDS = ("none", "dropout", "alpha")
 OPTIMIZERS = ("nadam", "sgd")
 SCHEDULES = ("constant", "1cycle")
-RULE_NAMES = ("steepest", "minimum", "valley")  # the LR range test's suggestion rules (dnnlab.lr_finder.RULES)
+RULE_NAMES = ("steepest", "minimum", "valley", "turning-point")  # the LR range test's suggestion rules (dnnlab.lr_finder.RULES)
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class LRSearchConfig:
     # peak LR, which the cycle only passes through, between a warm-up and the annealing. On
     # CIFAR-10, `steepest` sat 1.2-5.7x lower on the four variants (docs/benchmarks/issue-3.md),
     # which would spend 1cycle's large-LR phase below the largest LR that still trains well.
-    rule: str = "minimum"  # range-test suggestion rule: minimum | steepest | valley
+    rule: str = "minimum"  # range-test suggestion rule: minimum | steepest | valley | turning-point
     finder_start_lr: float = 1e-7  # the range test's first LR
     finder_end_lr: float = 10.0  # the range test's last LR (it stops sooner when the loss blows up)
     finder_steps: int | None = None  # range-test batches; None: one epoch at --batch-size, at most 1000

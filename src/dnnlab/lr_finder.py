@@ -86,8 +86,18 @@ def steepest(lrs: Sequence[float], losses: Sequence[float]) -> float:
 
 def minimum(lrs: Sequence[float], losses: Sequence[float]) -> float:
     """A tenth of the LR at the lowest loss: just below where the loss turns back up."""
-    lrs, losses = usable_curve(lrs, losses, "minimum")
-    return float(lrs[int(np.argmin(losses))] / 10)
+    return turning_point(lrs, losses) / 10
+
+
+def turning_point(lrs: Sequence[float], losses: Sequence[float]) -> float:
+    """The LR at the lowest loss, where the loss turns back up.
+
+    The peak of a 1cycle schedule: the cycle starts a tenth below it and passes through it only
+    briefly (Smith 2018). Measured on CIFAR-10 8f (SGD, batch 128): `minimum` gave a 6.2e-3 peak
+    and 50.0% validation accuracy; the textbook's hand-picked peak, 0.05, sits next to this point.
+    """
+    lrs, losses = usable_curve(lrs, losses, "turning-point")
+    return float(lrs[int(np.argmin(losses))])
 
 
 def valley(lrs: Sequence[float], losses: Sequence[float]) -> float:
@@ -115,6 +125,7 @@ RULES: dict[str, Callable[[Sequence[float], Sequence[float]], float]] = {
     "steepest": steepest,
     "minimum": minimum,
     "valley": valley,
+    "turning-point": turning_point,
 }
 
 

@@ -28,7 +28,7 @@ from dnnlab.atomic import write_json_atomic
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
-from dnnlab.lr_finder import PLOT_FILE, RangeTestCurve, lr_find, save_plot
+from dnnlab.lr_finder import PLOT_FILE, RangeTestCurve, lr_find, save_plot, turning_point
 from dnnlab.train import EVAL_BATCH_SIZE, build_for, compile_model, evaluate
 
 SEARCH_FILE = "lr_search.json"
@@ -181,8 +181,9 @@ def choose(candidates: list[Candidate]) -> Candidate:
 def search_lr(config: RunConfig, splits: Splits, run_dir: Path) -> LRSearchResult:
     """Range test plus confirming search for `config`; writes lr_finder.csv/.png and lr_search.json.
 
-    With `schedule == "1cycle"` the range test's suggestion is the cycle's peak LR as it is
-    (exercise 8f): a few epochs at a constant LR would not show how a whole cycle fares.
+    With `schedule == "1cycle"` the peak LR is the range test's turning point (the LR at the
+    lowest loss; see `lr_finder.turning_point`) with no confirming search (exercise 8f): a few
+    epochs at a constant LR would not show how a whole cycle fares.
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
@@ -191,7 +192,7 @@ def search_lr(config: RunConfig, splits: Splits, run_dir: Path) -> LRSearchResul
     compile_model(model, config.train, config.lr_search.finder_start_lr)
     finder = lr_find(config, splits, run_dir, model=model)
     if config.train.schedule == "1cycle":
-        candidates, chosen = [], finder.suggestion
+        candidates, chosen = [], turning_point(finder.curve.lrs, finder.curve.smoothed)
     else:
         candidates = run_candidates(model, config, splits, candidate_lrs(finder.suggestion, config.lr_search.candidates))
         chosen = choose(candidates).lr
