@@ -5,8 +5,8 @@ project's net. Two choices keep `dnnlab answers --quick` inside its time budget 
 
 - Training arrays are cut to whole batches. On JAX a smaller last batch has a new shape, so
   Keras compiles the train step a second time (measured on the shared CPU: +4-8 s per model).
-- Runs that differ only in their starting weights reuse one compiled model: `Snapshot` stores
-  the weights and optimizer state right after compiling, and `restart` rewinds to it.
+- Runs that differ only in their starting weights reuse one compiled model: `snapshot` stores
+  its state right after compiling (`dnnlab.model_state`), and `restart` rewinds to it.
 
 Costs (s/epoch, prediction time) are measured in process CPU time, all threads together: on a
 CPU shared with other jobs, wall time mostly measures the other jobs (measured under a load
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +25,7 @@ import keras
 from dnnlab.callbacks import EpochTimer
 from dnnlab.config import ModelConfig, RunConfig, TrainConfig
 from dnnlab.data import Splits
+from dnnlab.model_state import ModelState, capture, restore
 from dnnlab.train import EVAL_BATCH_SIZE, build_for, compile_model
 
 BATCH_SIZE = 32  # the textbook's batch size, for every answer
@@ -75,25 +75,16 @@ def steady_epoch_seconds(epoch_times: list[float]) -> float:
     return float(min(epoch_times[1:] or epoch_times))
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """A compiled model's weights and optimizer state, to start several runs from one compile."""
-
-    weights: list[np.ndarray]
-    optimizer: list[np.ndarray]
+def snapshot(model: keras.Model) -> ModelState:
+    """The compiled model's whole training state, to start several runs from one compile."""
+    return capture(model)
 
 
-def snapshot(model: keras.Model) -> Snapshot:
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    return Snapshot(model.get_weights(), [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
-
-
-def restart(model: keras.Model, start: Snapshot, weights: list[np.ndarray] | None = None) -> None:
-    """Rewind the optimizer to `start` and load `weights` (default: `start`'s weights)."""
-    model.set_weights(start.weights if weights is None else weights)
-    for variable, value in zip(model.optimizer.variables, start.optimizer):
-        variable.assign(value)
+def restart(model: keras.Model, start: ModelState, weights: list[np.ndarray] | None = None) -> None:
+    """Rewind the model and optimizer to `start`, then load `weights` if given."""
+    restore(model, start)
+    if weights is not None:
+        model.set_weights(weights)
 
 
 def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
