@@ -32,8 +32,9 @@ from dnnlab.cli_config import config_from_args
 from dnnlab.config import ModelConfig, RunConfig, SearchConfig, for_variant
 from dnnlab.errors import DnnlabError
 from dnnlab.pruning import OptunaPruning
-from dnnlab.search import (DONE, SurplusTrial, make_objective, open_storage, open_study, resolve_space, run_search,
-                           run_worker, trial_config)
+import dnnlab.search
+from dnnlab.search import (DONE, SurplusTrial, centres_on_range_test, make_objective, open_storage, open_study,
+                           resolve_space, run_search, run_worker, trial_config)
 from dnnlab.search_report import search_report
 
 TESTS = Path(__file__).resolve().parent
@@ -42,8 +43,9 @@ PG_SCRIPT = TESTS / "postgres_server.sh"
 POSTGRES_ENV = "DNNLAB_TEST_POSTGRES_URL"
 EPOCH_SLEEP = 0.4  # seconds per epoch in the workers: leaves >= 1 s to kill a worker mid-trial
 # A tiny model and a fixed shape (only the LR varies), so every trial reuses one compiled step.
+# No --lr: the workers centre the LR range on a range test (60 batches; one synthetic epoch is only 8).
 WORKER_FLAGS = ["--variant", "elu", "--depth", "2", "--width", "16", "--epochs", "4", "--patience", "4",
-                "--space", "lr", "--heartbeat-interval", "1", "--grace-period", "8"]
+                "--space", "lr", "--finder-steps", "60", "--heartbeat-interval", "1", "--grace-period", "8"]
 # 8 s, not 3: on a busy 2-core machine a live worker's heartbeat thread can stall for seconds.
 
 
@@ -51,18 +53,38 @@ WORKER_FLAGS = ["--variant", "elu", "--depth", "2", "--width", "16", "--epochs",
 # Pure parts: space, trial config, pruning callback, config validation
 
 
-def test_space_is_lr_around_the_variant_lr_and_batch_and_dropout_only_with_a_dropout_layer():
-    bn = resolve_space(for_variant("bn"), SearchConfig())
-    assert bn.lr == pytest.approx((5e-5, 5e-3))  # textbook 5e-4, within x10
+def test_space_is_lr_around_its_centre_and_batch_and_dropout_only_with_a_dropout_layer():
+    bn = resolve_space(for_variant("bn"), SearchConfig(), suggestion=5e-4)
+    assert bn.lr == pytest.approx((5e-5, 5e-3))  # the range test's suggestion, within x10
     assert bn.batch_sizes == (32, 64, 128, 256, 512) and bn.dropout_rate is None
-    alpha = resolve_space(for_variant("alpha-dropout"), SearchConfig(dropout_low=0.02, dropout_high=0.2))
+    given = resolve_space(for_variant("bn", lr=1e-3), SearchConfig(lr_span=4), suggestion=5e-4)
+    assert given.lr == pytest.approx((2.5e-4, 4e-3))  # an --lr number is the centre, not the suggestion
+    alpha = resolve_space(for_variant("alpha-dropout"), SearchConfig(dropout_low=0.02, dropout_high=0.2),
+                          suggestion=1e-3)
     assert alpha.dropout_rate == (0.02, 0.2)
     bounded = resolve_space(for_variant("bn", lr="auto"), SearchConfig(lr_low=1e-4, lr_high=2e-3, space="lr"))
     assert bounded.lr == (1e-4, 2e-3) and bounded.batch_sizes is None
     with pytest.raises(DnnlabError, match="has no dropout layer"):
-        resolve_space(for_variant("bn"), SearchConfig(space="lr,dropout"))
-    with pytest.raises(DnnlabError, match="--lr-low and --lr-high"):
+        resolve_space(for_variant("bn"), SearchConfig(space="lr,dropout"), suggestion=1e-3)
+    with pytest.raises(DnnlabError, match="needs a centre"):
         resolve_space(for_variant("bn", lr="auto"), SearchConfig())
+    with pytest.raises(DnnlabError, match="--lr auto needs lr in --space"):
+        resolve_space(for_variant("bn", lr="auto"), SearchConfig(space="batch"))
+
+
+@pytest.mark.parametrize(
+    "lr, search, expected",
+    [
+        (None, SearchConfig(), True),  # no --lr: the range test centres the range
+        ("auto", SearchConfig(), True),
+        ("auto", SearchConfig(lr_low=1e-4), True),  # one bound: the other comes from the centre
+        (1e-3, SearchConfig(), False),  # an --lr number is the centre
+        ("auto", SearchConfig(lr_low=1e-4, lr_high=1e-2), False),  # both bounds: no centre needed
+        (None, SearchConfig(space="batch"), False),  # lr not searched
+    ],
+)
+def test_the_lr_range_is_centred_on_a_range_test_only_when_nothing_else_fixes_it(lr, search, expected):
+    assert centres_on_range_test(for_variant("bn", lr=lr), search) is expected
 
 
 def test_trial_config_sets_the_params_and_seed_base_plus_number():
@@ -127,14 +149,29 @@ def test_bad_search_flags_are_one_line_errors(tmp_path, capsys, args, fragment):
 def test_a_worker_with_other_settings_cannot_join(tmp_path):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     search = SearchConfig(study="s", storage=url)
-    first = for_variant("bn", epochs=5)
+    first = for_variant("bn", epochs=5, lr=5e-4)
     open_study(first, search, resolve_space(first, search), open_storage(url))
     # Paths may differ between machines; the model and training settings may not.
     moved = RunConfig.from_dict({**first.to_dict(), "out": "/elsewhere", "data": {"data_dir": "/mnt/cifar"}})
     open_study(moved, search, resolve_space(moved, search), open_storage(url))
-    other = for_variant("bn", epochs=6)
+    other = for_variant("bn", epochs=6, lr=5e-4)
     with pytest.raises(DnnlabError, match=r"train\.epochs: 5 vs 6"):
         open_study(other, search, resolve_space(other, search), open_storage(url))
+
+
+def test_workers_centred_on_range_tests_all_sample_the_first_workers_range(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    search = SearchConfig(study="s", storage=url)
+    config = for_variant("bn")
+    _, first = open_study(config, search, resolve_space(config, search, 1e-3), open_storage(url), 1e-3)
+    # A worker that started at the same time ran its own range test, on a machine that rounds differently.
+    study, second = open_study(config, search, resolve_space(config, search, 1.1e-3), open_storage(url), 1.1e-3)
+    assert first.lr == second.lr == pytest.approx((1e-4, 1e-2))
+    assert study.user_attrs["dnnlab_settings"]["lr_suggestion"] == 1e-3
+    # A centre given with --lr is another setting, not a rounding difference.
+    fixed = for_variant("bn", lr=1e-3)
+    with pytest.raises(DnnlabError, match=r"train\.lr: None vs 0\.001"):
+        open_study(fixed, search, resolve_space(fixed, search), open_storage(url))
 
 
 @pytest.mark.parametrize(
@@ -155,7 +192,8 @@ def test_a_bad_storage_is_a_one_line_error_without_the_password(url, fragment):
 def test_search_report_on_an_unknown_study_names_the_known_ones(tmp_path):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     search = SearchConfig(study="known", storage=url)
-    open_study(for_variant("bn"), search, resolve_space(for_variant("bn"), search), open_storage(url))
+    known = for_variant("bn", lr=5e-4)
+    open_study(known, search, resolve_space(known, search), open_storage(url))
     with pytest.raises(DnnlabError, match=r"no study 'typo'.*studies there: known"):
         search_report("typo", url, tmp_path)
 
@@ -164,7 +202,7 @@ def test_a_trial_created_after_all_slots_are_claimed_is_not_run(tmp_path):
     study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'optuna.db'}"))
     for value in (1.0, 2.0):  # two finished trials, e.g. from workers that asked a moment earlier
         study.add_trial(optuna.trial.create_trial(value=value))
-    config = for_variant("bn")
+    config = for_variant("bn", lr=5e-4)
     objective = make_objective(config, resolve_space(config, SearchConfig()), None, "s", n_trials=2)
     study.optimize(objective, n_trials=5, catch=(SurplusTrial,))
     surplus = study.trials[-1]
@@ -329,10 +367,26 @@ def worker_config(out: Path) -> RunConfig:
     return config_from_args(build_parser().parse_args(["search", *WORKER_FLAGS, "--out", str(out)]))
 
 
-def test_rerun_counts_toward_the_total_not_n_more(sqlite_run, jax_cache):
+def test_the_lr_range_is_the_first_range_tests_suggestion_within_the_span(sqlite_run):
+    settings = storage_at(sqlite_run.url).get_study_user_attrs(
+        storage_at(sqlite_run.url).get_study_id_from_name(sqlite_run.study))["dnnlab_settings"]
+    suggestion = settings["lr_suggestion"]
+    assert settings["space"]["lr"] == pytest.approx([suggestion / 10, suggestion * 10])
+    lrs = [t.params["lr"] for t in raw_trials(sqlite_run.url, sqlite_run.study) if t.params]
+    assert lrs and all(suggestion / 10 <= lr <= suggestion * 10 for lr in lrs)
+    folder = sqlite_run.out / "search" / sqlite_run.study  # the range test's curve and plot stay with the study
+    assert (folder / "lr_finder.csv").exists() and (folder / "lr_finder.png").exists()
+
+
+def test_rerun_counts_toward_the_total_not_n_more(sqlite_run, jax_cache, monkeypatch):
     config = worker_config(sqlite_run.out)
     flags = dict(study=sqlite_run.study, storage=sqlite_run.url, space="lr", heartbeat_interval=1, grace_period=8)
     before = len(raw_trials(sqlite_run.url, sqlite_run.study))
+
+    def no_second_range_test(*args):
+        raise AssertionError("a worker joining a study reuses its range test's suggestion")
+
+    monkeypatch.setattr(dnnlab.search, "range_test_suggestion", no_second_range_test)
     # Already complete: returns before loading any data (splits=None would load CIFAR-10), adds nothing.
     outcome = run_search(config, SearchConfig(trials=sqlite_run.n_trials, **flags))
     assert len(raw_trials(sqlite_run.url, sqlite_run.study)) == before

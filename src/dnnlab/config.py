@@ -370,9 +370,12 @@ class SearchConfig:
     trials: int = 20  # finished trials the study should reach, counting every worker and earlier runs
     timeout: float | None = None  # seconds after which this worker starts no new trial; None: no limit
     space: str | None = None  # comma list of lr, dropout, batch; None: lr,batch plus dropout if the model has one
-    lr_low: float | None = None  # lowest LR to try; None: the variant's LR / lr_span
-    lr_high: float | None = None  # highest LR to try; None: the variant's LR * lr_span
-    lr_span: float = 10.0  # without bounds, LRs are log-uniform within this factor of the variant's LR
+    lr_low: float | None = None  # lowest LR to try; None: the centre / lr_span
+    lr_high: float | None = None  # highest LR to try; None: the centre * lr_span
+    # Without both bounds, LRs are log-uniform within this factor of a centre: --lr when it is a
+    # number, else the LR range test's suggestion (it fits this model and data; the book's LR
+    # fits the book's setup).
+    lr_span: float = 10.0
     dropout_low: float = 0.05  # lowest dropout rate to try
     dropout_high: float = 0.3  # highest dropout rate to try (the textbook uses 0.1)
     prune_warmup_epochs: int = 3  # MedianPruner judges no trial before this many epochs (early losses are noisy)

@@ -48,6 +48,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dnnlab.config import BATCH_SIZES, RunConfig, SearchConfig
 from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
+from dnnlab.lr_finder import lr_find
 from dnnlab.pruning import OptunaPruning
 from dnnlab.train import best_epoch_index, build_for, compile_model, fit_model, load_data
 
@@ -78,8 +79,19 @@ class SearchSpace:
         return json.loads(json.dumps(dataclasses.asdict(self)))  # tuples as lists, as stored in the study
 
 
-def resolve_space(config: RunConfig, search: SearchConfig) -> SearchSpace:
-    """The search space for `config`'s variant: `--space`, or lr and batch plus dropout when the model has it."""
+def centres_on_range_test(config: RunConfig, search: SearchConfig) -> bool:
+    """Whether the LR range is centred on the LR range test's suggestion.
+
+    It is when the LR is searched, no `--lr` number gives a centre, and not both bounds are
+    given: the range test measures where this model trains on this data, where a textbook LR
+    only fits the book's setup.
+    """
+    bounded = search.lr_low is not None and search.lr_high is not None
+    return "lr" in searched_names(config, search) and not bounded and not isinstance(config.train.lr, float | int)
+
+
+def searched_names(config: RunConfig, search: SearchConfig) -> tuple[str, ...]:
+    """`--space`, or lr and batch plus dropout when the model has it; a clear error for a space that cannot work."""
     has_dropout = config.model.dropout != "none"
     names = search.space_names or ("lr", "batch", *(("dropout",) if has_dropout else ()))
     if "dropout" in names and not has_dropout:
@@ -87,17 +99,26 @@ def resolve_space(config: RunConfig, search: SearchConfig) -> SearchSpace:
             f"--space dropout: the {config.variant} model has no dropout layer; "
             "use --variant alpha-dropout or pass --dropout alpha"
         )
-    bounded = "lr" in names and search.lr_low is not None and search.lr_high is not None
-    center = config.lr
-    if not isinstance(center, float | int) and not bounded:
-        raise DnnlabError(
-            "--lr auto cannot center a search yet (the LR range test is another issue); "
-            "pass a center with --lr, or --lr-low and --lr-high with lr in --space"
-        )
+    if "lr" not in names and not isinstance(config.train.lr, float | int | None):
+        raise DnnlabError("--lr auto needs lr in --space (or pass an LR number to keep it fixed)")
+    return names
+
+
+def resolve_space(config: RunConfig, search: SearchConfig, suggestion: float | None = None) -> SearchSpace:
+    """The search space for `config`'s variant: the bounds of each of `searched_names`.
+
+    Args:
+        suggestion: the LR range test's suggestion, the LR range's centre when
+            `centres_on_range_test` (otherwise the centre is `--lr`, or both bounds are given).
+    """
+    names = searched_names(config, search)
     lr = None
-    if bounded:
+    if search.lr_low is not None and search.lr_high is not None:
         lr = (search.lr_low, search.lr_high)
     elif "lr" in names:
+        center = config.train.lr if isinstance(config.train.lr, float | int) else suggestion
+        if center is None:
+            raise DnnlabError("the LR range needs a centre: pass --lr, or --lr-low and --lr-high")
         low = search.lr_low if search.lr_low is not None else center / search.lr_span
         high = search.lr_high if search.lr_high is not None else center * search.lr_span
         if not low < high:
@@ -108,6 +129,13 @@ def resolve_space(config: RunConfig, search: SearchConfig) -> SearchSpace:
         dropout_rate=(search.dropout_low, search.dropout_high) if "dropout" in names else None,
         batch_sizes=BATCH_SIZES if "batch" in names else None,
     )
+
+
+def range_test_suggestion(config: RunConfig, splits: Splits, folder: Path) -> float:
+    """Run the LR range test on the base config (its model and batch size); keep its curve in `folder`."""
+    print(f"dnnlab: centring the LR range on an LR range test ({config.lr_search.rule} rule); "
+          "other workers of this study reuse its result", flush=True)
+    return lr_find(config, splits, folder).suggestion
 
 
 def suggest_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
@@ -134,14 +162,24 @@ def trial_config(base: RunConfig, params: dict[str, Any], number: int, study_nam
     return dataclasses.replace(base, name=f"{study_name}-trial{number}", train=train, model=model)
 
 
-def shared_settings(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
-    """What every worker of a study must agree on: the base config minus machine-local paths, and the space."""
+def shared_settings(config: RunConfig, space: SearchSpace, suggestion: float | None = None) -> dict[str, Any]:
+    """What every worker of a study must agree on: the base config minus machine-local paths, the
+    space, and the range test's suggestion when it centred the LR range."""
     raw = config.to_dict()
     for key in MACHINE_LOCAL["top"]:
         raw.pop(key)
     for key in MACHINE_LOCAL["data"]:
         raw["data"].pop(key)
-    return {"config": raw, "space": space.to_dict()}
+    return {"config": raw, "space": space.to_dict(), "lr_suggestion": suggestion}
+
+
+def stored_settings(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any] | None:
+    """The shared settings of study `name`, or None when there is no such study yet."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id).get(SETTINGS_ATTR)
 
 
 def base_config_of(study: optuna.Study) -> RunConfig:
@@ -229,9 +267,16 @@ def _storage_error(url: str, exc: Exception) -> DnnlabError:
 
 
 def open_study(config: RunConfig, search: SearchConfig, space: SearchSpace,
-               storage: optuna.storages.BaseStorage) -> optuna.Study:
-    """Create the study or join it; refuse to join one made with a different config or space."""
-    name = search.study or config.variant
+               storage: optuna.storages.BaseStorage, suggestion: float | None = None,
+               ) -> tuple[optuna.Study, SearchSpace]:
+    """Create the study or join it; refuse to join one made with a different config or space.
+
+    Returns the study and the space to sample: `space`, or, when both this worker and the
+    study's creator centred the LR range on a range test (`suggestion`), the creator's range,
+    so that workers started together, whose range tests may differ in the last digits on
+    different machines, all sample one range.
+    """
+    name = study_name(config, search)
     study = optuna.create_study(
         study_name=name,
         storage=storage,
@@ -243,17 +288,25 @@ def open_study(config: RunConfig, search: SearchConfig, space: SearchSpace,
             n_startup_trials=search.prune_startup_trials, n_warmup_steps=search.prune_warmup_epochs
         ),
     )
-    mine = shared_settings(config, space)
+    mine = shared_settings(config, space, suggestion)
     theirs = study.user_attrs.get(SETTINGS_ATTR)
     if theirs is None:
         study.set_user_attr(SETTINGS_ATTR, mine)
-    elif theirs != mine:
+        return study, space
+    if suggestion is not None and theirs.get("lr_suggestion") is not None:
+        space = dataclasses.replace(space, lr=tuple(theirs["space"]["lr"]))
+        mine = shared_settings(config, space, theirs["lr_suggestion"])
+    if theirs != mine:
         differ = sorted(_differences(theirs, mine))
         raise DnnlabError(
             f"study {name!r} was started with other settings ({', '.join(differ)}); "
             "pass the same flags as its other workers, or a new --study"
         )
-    return study
+    return study, space
+
+
+def study_name(config: RunConfig, search: SearchConfig) -> str:
+    return search.study or config.variant
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
@@ -405,9 +458,21 @@ def run_search(config: RunConfig, search: SearchConfig, splits: Splits | None = 
         splits: prepared data; loaded with `load_data(config)` when omitted and needed.
     """
     started = time.perf_counter()
-    space = resolve_space(config, search)
+    searched_names(config, search)  # a space that cannot work is refused before any storage is made
     url = search.storage or default_storage_url(config.out)
-    study = open_study(config, search, space, open_storage(url, search))
+    storage = open_storage(url, search)
+    suggestion = None
+    if centres_on_range_test(config, search):
+        theirs = stored_settings(storage, study_name(config, search))
+        suggestion = theirs.get("lr_suggestion") if theirs else None
+        if suggestion is None:
+            splits = splits if splits is not None else load_data(config)
+            folder = Path(config.out) / SEARCH_DIR / study_name(config, search)
+            suggestion = range_test_suggestion(config, splits, folder)
+    space = resolve_space(config, search, suggestion)
+    study, space = open_study(config, search, space, storage, suggestion)
+    if space.lr is not None:
+        print(f"dnnlab: LR range {space.lr[0]:.3g} .. {space.lr[1]:.3g}", flush=True)
     fail_dead_trials(study)
     counts = state_counts(study)
     done = sum(counts[s] for s in DONE)
