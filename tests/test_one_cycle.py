@@ -1,4 +1,4 @@
-from types import SimpleNamespace
+"""1cycle inside the compiled step: the schedules, the scheduled-momentum SGD, and `train` with both."""
 
 import numpy as np
 import pytest
@@ -6,78 +6,45 @@ import pytest
 import keras
 
 from dnnlab.config import ModelConfig, RunConfig, TrainConfig
-from dnnlab.momentum_sgd import VariableMomentumSGD
-from dnnlab.one_cycle import OneCycle
+from dnnlab.momentum_sgd import ScheduledMomentumSGD
+from dnnlab.one_cycle import PiecewiseLinear, one_cycle_schedules
+from dnnlab.schedules import one_cycle_lr, one_cycle_momentum, progress
 from dnnlab.train import make_optimizer, train
 
 
-def drive(callback: OneCycle, epochs: int, steps: int, optimizer=None):
-    """Run scripted epochs of `steps` batches; return (lr, momentum) as the optimizer held them per batch."""
-    optimizer = optimizer or VariableMomentumSGD(learning_rate=0.5, momentum=0.9)
-    callback.set_model(SimpleNamespace(optimizer=optimizer))
-    callback.set_params({"epochs": epochs, "steps": steps})
-    callback.on_train_begin()
-    seen = []
-    for _ in range(epochs):
-        callback.on_epoch_begin(0)
-        for batch in range(steps):
-            callback.on_train_batch_begin(batch)
-            momentum = getattr(optimizer, "current_momentum", None)
-            seen.append((float(optimizer.learning_rate.numpy()), np.nan if momentum is None else float(momentum.numpy())))
-            optimizer.iterations.assign_add(1)  # what the optimizer's own step does after each batch
-            callback.on_train_batch_end(batch)
-        callback.on_epoch_end(0)
-    return np.array(seen)
+def values(schedule, steps) -> np.ndarray:
+    return np.array([float(keras.ops.convert_to_numpy(schedule(step))) for step in steps])
 
 
-def test_steps_every_batch_across_epochs():
-    seen = drive(OneCycle(max_lr=1.0), epochs=3, steps=20)
-    lrs = seen[:, 0]
-    assert len(lrs) == 60
-    assert np.all(np.diff(lrs) != 0)  # a new LR before every batch, not once per epoch
-    assert not np.allclose(lrs[:20], lrs[0])  # it moves within the first epoch
+def test_piecewise_linear_interpolates_between_knots_and_is_flat_outside():
+    schedule = PiecewiseLinear([0, 10, 20], [1.0, 3.0, 0.0])
+    np.testing.assert_allclose(values(schedule, [-5, 0, 5, 10, 15, 20, 99]), [1, 1, 2, 3, 1.5, 0, 0], rtol=1e-6)
+    with pytest.raises(ValueError, match="must increase"):
+        PiecewiseLinear([0, 0], [1, 2])
+    with pytest.raises(ValueError, match="as many values"):
+        PiecewiseLinear([0, 1], [1])
 
 
-def test_endpoints_and_peak():
-    seen = drive(OneCycle(max_lr=0.2), epochs=2, steps=50)
-    lrs = seen[:, 0]
-    assert lrs[0] == pytest.approx(0.02)  # max_lr / 10
-    assert lrs.max() == pytest.approx(0.2, rel=0.03) and 40 <= int(np.argmax(lrs)) <= 50  # peak at ~45%
-    assert lrs[-1] == pytest.approx(0.2 / 1e4, rel=1e-5)  # the last batch ends the cycle
+@pytest.mark.parametrize("total", [1, 2, 7, 100, 1001])
+def test_one_cycle_schedules_equal_the_pure_formulas_at_every_step(total):
+    cycle = one_cycle_schedules(0.2, total)
+    steps = range(total)
+    expected_lr = [one_cycle_lr(progress(k, total), 0.2) for k in steps]
+    expected_momentum = [one_cycle_momentum(progress(k, total)) for k in steps]
+    np.testing.assert_allclose(values(cycle.lr, steps), expected_lr, rtol=1e-5)
+    np.testing.assert_allclose(values(cycle.momentum, steps), expected_momentum, rtol=1e-6)
 
 
-def test_momentum_moves_inversely_to_the_lr():
-    seen = drive(OneCycle(max_lr=1.0), epochs=1, steps=101)
-    lrs, momentums = seen[:91, 0], seen[:91, 1]  # the last 10% holds momentum high while the LR falls
-    assert np.all(np.sign(np.diff(lrs)) == -np.sign(np.diff(momentums)))
-    assert momentums[0] == pytest.approx(0.95) and momentums[int(np.argmax(lrs))] == pytest.approx(0.85)
-    assert seen[-1, 1] == pytest.approx(0.95)
-
-
-def test_a_resumed_run_continues_the_cycle():
-    fresh = drive(OneCycle(max_lr=1.0, total_steps=60), epochs=3, steps=20)
-    restored = VariableMomentumSGD(learning_rate=0.5, momentum=0.9)
-    restored.iterations.assign(40)  # as a checkpoint after epoch 2 restores it
-    resumed = drive(OneCycle(max_lr=1.0, total_steps=60), epochs=1, steps=20, optimizer=restored)
-    np.testing.assert_allclose(resumed, fresh[40:], rtol=1e-6)
-
-
-def test_total_steps_overrides_fit_and_state_resets():
-    callback = OneCycle(max_lr=1.0, total_steps=10)
-    first = drive(callback, epochs=1, steps=10)
-    second = drive(callback, epochs=1, steps=10)
-    assert np.array_equal(first, second) and len(callback.lrs) == 10
-    assert first[-1, 0] == pytest.approx(1e-4)
-
-
-def test_momentum_cycling_needs_a_variable_momentum():
-    callback = OneCycle(max_lr=1.0)
-    callback.set_model(SimpleNamespace(optimizer=keras.optimizers.SGD(0.1, momentum=0.9)))
-    callback.set_params({"epochs": 1, "steps": 5})
-    with pytest.raises(ValueError, match="VariableMomentumSGD"):
-        callback.on_train_begin()
-    lr_only = drive(OneCycle(max_lr=1.0, cycle_momentum=False), 1, 5, keras.optimizers.Nadam(0.5))
-    assert lr_only[0, 0] == pytest.approx(0.1) and lr_only[-1, 0] == pytest.approx(1e-4)
+def test_one_cycle_shape_endpoints_peak_and_inverse_momentum():
+    cycle = one_cycle_schedules(0.2, 101)
+    lrs, momentums = values(cycle.lr, range(101)), values(cycle.momentum, range(101))
+    assert lrs[0] == pytest.approx(0.02) and lrs[-1] == pytest.approx(0.2 / 1e4, rel=1e-4)
+    assert int(np.argmax(lrs)) == 45 and lrs.max() == pytest.approx(0.2)
+    rising_or_falling = slice(0, 91)  # the last 10% holds the momentum high while the LR drops
+    assert np.all(np.sign(np.diff(lrs[rising_or_falling])) == -np.sign(np.diff(momentums[rising_or_falling])))
+    assert momentums[45] == pytest.approx(0.85) and momentums[-1] == pytest.approx(0.95)
+    with pytest.raises(ValueError, match="max_lr"):
+        one_cycle_schedules(0.0, 10)
 
 
 def tiny_net(optimizer):
@@ -87,11 +54,11 @@ def tiny_net(optimizer):
     return model
 
 
-def test_variable_momentum_sgd_matches_keras_sgd():
+def test_scheduled_momentum_sgd_matches_keras_sgd_for_a_constant_momentum():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 4)), rng.normal(size=(64, 2))
     for nesterov in (False, True):
-        ours = tiny_net(VariableMomentumSGD(0.05, momentum=0.8, nesterov=nesterov))
+        ours = tiny_net(ScheduledMomentumSGD(0.05, PiecewiseLinear([0], [0.8]), nesterov=nesterov))
         theirs = tiny_net(keras.optimizers.SGD(0.05, momentum=0.8, nesterov=nesterov))
         ours.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
         theirs.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
@@ -99,46 +66,33 @@ def test_variable_momentum_sgd_matches_keras_sgd():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_momentum_changes_reach_the_compiled_step():
-    """On JAX the train step is compiled once; a momentum set mid-fit must still be used."""
+def test_the_compiled_step_follows_the_schedules_batch_by_batch():
+    """Scripted: momentum 0.9 for two batches, then 0; the weights must differ from constant 0.9."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 4)), rng.normal(size=(64, 2))
-
-    class SetMomentum(keras.callbacks.Callback):
-        def __init__(self, value):
-            super().__init__()
-            self.value = value
-
-        def on_train_batch_begin(self, batch, logs=None):
-            if batch == 2:
-                self.model.optimizer.current_momentum.assign(self.value)
-
     weights = []
-    for value in (0.9, 0.0):
-        model = tiny_net(VariableMomentumSGD(0.05, momentum=0.9))
-        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[SetMomentum(value)])
+    for schedule in (PiecewiseLinear([0], [0.9]), PiecewiseLinear([1, 2], [0.9, 0.0])):
+        model = tiny_net(ScheduledMomentumSGD(PiecewiseLinear([0, 3], [0.05, 0.01]), schedule))
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 4
         weights.append(model.get_weights())
     assert not np.allclose(weights[0][0], weights[1][0])
+    # The LR schedule is applied too: at step k the optimizer reports the scheduled value.
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
 
 
-def test_fit_applies_the_schedule_per_batch():
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(80, 4)), rng.normal(size=(80, 2))
-    model = tiny_net(VariableMomentumSGD(0.01, momentum=0.9))
-    cycle = OneCycle(max_lr=0.05)
-    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[cycle])
-    assert len(cycle.lrs) == 10
-    # The optimizer's own variables hold the last scheduled values, so the assignments were not lost.
-    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(cycle.lrs[-1], rel=1e-5)
-    assert float(model.optimizer.current_momentum.numpy()) == pytest.approx(cycle.momentums[-1])
-
-
-def test_train_with_1cycle_sgd(tmp_path, toy_splits):
+def test_train_with_1cycle_sgd_runs_the_cycle_over_the_whole_fit(tmp_path, toy_splits):
     config = RunConfig(name="one", out=str(tmp_path), model=ModelConfig(depth=3, width=32),
                        train=TrainConfig(lr=0.05, optimizer="sgd", schedule="1cycle", epochs=3, batch_size=64))
-    assert isinstance(make_optimizer(config.train, 0.05), VariableMomentumSGD)
     assert type(make_optimizer(TrainConfig(optimizer="sgd"), 0.05)) is keras.optimizers.SGD
+    assert type(make_optimizer(config.train, 0.05)) is keras.optimizers.SGD  # a range test: no cycle
     result = train(config, toy_splits, verbose=0)
     assert result.history["loss"][-1] < 0.5 * result.history["loss"][0]
-    saved = keras.saving.load_model(result.run_dir / "best.keras")  # the custom optimizer round-trips
-    assert isinstance(saved.optimizer, VariableMomentumSGD)
+    optimizer = result.model.optimizer
+    steps = int(keras.ops.convert_to_numpy(optimizer.iterations))
+    assert steps == 3 * int(np.ceil(len(toy_splits.x_train) / 64))
+    # After the last batch the cycle is over: the LR sits at max_lr / 1e4.
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.05 / 1e4, rel=1e-3)
+    saved = keras.saving.load_model(result.run_dir / "best.keras")  # the optimizer and schedules round-trip
+    assert isinstance(saved.optimizer, ScheduledMomentumSGD)
+    assert values(saved.optimizer.momentum_schedule, [0]) == pytest.approx([0.95])

@@ -1,4 +1,4 @@
-"""SGD whose momentum can change between batches (for 1cycle's momentum cycling)."""
+"""SGD whose momentum follows a schedule of the step count (for 1cycle's momentum cycling)."""
 
 from __future__ import annotations
 
@@ -7,34 +7,36 @@ from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="dnnlab")
-class VariableMomentumSGD(keras.optimizers.SGD):
-    """Keras's SGD with momentum, but the momentum lives in an optimizer variable.
+class ScheduledMomentumSGD(keras.optimizers.SGD):
+    """Keras's SGD with momentum, the momentum given by a schedule of the optimizer's step count.
 
-    Keras's SGD keeps momentum as a Python float, which is baked into the compiled train
-    step (a JAX jit, a tf.function), so changing `optimizer.momentum` mid-training has no
-    effect. Here the step reads `current_momentum`, a variable that travels with the rest of
-    the optimizer state, so `OneCycle` can set it before every batch. With a constant
-    momentum the updates equal Keras's SGD (a test checks this).
+    Keras's SGD takes its momentum as a Python float, which is baked into the compiled train
+    step (a JAX jit, a tf.function). Here the step computes `momentum_schedule(iterations)`,
+    as Keras does for an LR schedule, so the momentum can change every batch with no
+    callback. With a constant schedule the updates equal Keras's SGD (a test checks this).
 
     Args:
-        learning_rate: as for `keras.optimizers.SGD`.
-        momentum: initial momentum, in (0, 1]. Defaults to 0.9.
+        learning_rate: a float or a `LearningRateSchedule`, as for `keras.optimizers.SGD`.
+        momentum_schedule: a `keras.optimizers.schedules.LearningRateSchedule` (any callable
+            of the step that Keras can serialize) giving the momentum, in [0, 1], per step.
         nesterov: as for `keras.optimizers.SGD`.
         **kwargs: any other `keras.optimizers.SGD` argument.
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, **kwargs):
-        if not 0 < momentum <= 1:
-            raise ValueError(f"momentum must be in (0, 1] (use keras.optimizers.SGD without it), got {momentum}")
-        super().__init__(learning_rate=learning_rate, momentum=float(momentum), nesterov=nesterov, **kwargs)
-        self.current_momentum = self.add_variable(
-            shape=(), initializer=keras.initializers.Constant(momentum), name="current_momentum"
-        )
+    def __init__(self, learning_rate=0.01, momentum_schedule=None, nesterov=False, **kwargs):
+        if isinstance(momentum_schedule, dict):  # from get_config, when a saved model is loaded
+            momentum_schedule = keras.optimizers.schedules.deserialize(momentum_schedule)
+        if not isinstance(momentum_schedule, keras.optimizers.schedules.LearningRateSchedule):
+            raise ValueError(f"momentum_schedule must be a keras LearningRateSchedule, got {momentum_schedule!r}")
+        kwargs.pop("momentum", None)  # get_config's copy of the placeholder below
+        # Any non-zero float makes SGD create its momentum slots; update_step uses the schedule instead.
+        super().__init__(learning_rate=learning_rate, momentum=1.0, nesterov=nesterov, **kwargs)
+        self.momentum_schedule = momentum_schedule
 
     def update_step(self, gradient, variable, learning_rate):
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
-        momentum = ops.cast(self.current_momentum, variable.dtype)
+        momentum = ops.cast(self.momentum_schedule(self.iterations), variable.dtype)
         velocity = self.momentums[self._get_variable_index(variable)]
         step = ops.subtract(ops.multiply(velocity, momentum), ops.multiply(gradient, learning_rate))
         self.assign(velocity, step)
@@ -42,3 +44,8 @@ class VariableMomentumSGD(keras.optimizers.SGD):
             self.assign_add(variable, ops.subtract(ops.multiply(step, momentum), ops.multiply(gradient, learning_rate)))
         else:
             self.assign_add(variable, step)
+
+    def get_config(self):
+        config = super().get_config()
+        config["momentum_schedule"] = keras.optimizers.schedules.serialize(self.momentum_schedule)
+        return config

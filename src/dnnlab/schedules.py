@@ -2,8 +2,8 @@
 
 `pos = step / (total_steps - 1)`, so the first step gets `pos = 0` and the last `pos = 1`:
 every schedule hits both of its endpoints. The LR range test and 1cycle are a few lines on
-top of the same helpers, and the callbacks that apply them (`lr_range_test.py`,
-`one_cycle.py`) only count steps.
+top of the same helpers: the range test's callback (`lr_range_test.py`) only counts steps, and
+`one_cycle.py` samples the 1cycle curves at their phase boundaries for the compiled step.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import sys
@@ -38,8 +39,8 @@ from dnnlab.resume import (Checkpoint, RunRecorder, check_same_config, latest_ch
                            resume_epoch)
 from dnnlab.run_lock import RunLock
 from dnnlab.stops import Diverged, Interrupted, StopOnDivergence, StopOnSignal, TrainingStopped
-from dnnlab.momentum_sgd import VariableMomentumSGD
-from dnnlab.one_cycle import OneCycle
+from dnnlab.momentum_sgd import ScheduledMomentumSGD
+from dnnlab.one_cycle import one_cycle_schedules
 from dnnlab.versions import library_versions
 
 CONFIG_FILE = "config.json"
@@ -74,17 +75,26 @@ class Result:
         return self.status == DIVERGED
 
 
-def make_optimizer(train_config: TrainConfig, lr: float) -> keras.optimizers.Optimizer:
+def make_optimizer(train_config: TrainConfig, lr: float, total_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """Nadam or SGD at `lr`; under `schedule == "1cycle"` with `total_steps` (the batches of the
+    whole fit), `lr` is the cycle's peak and the LR, and SGD's momentum, follow the cycle inside
+    the compiled step. Without `total_steps` (an LR range test) they stay constant."""
+    cycle = one_cycle_schedules(lr, total_steps) if train_config.schedule == "1cycle" and total_steps else None
     if train_config.optimizer == "sgd":
-        # 1cycle changes the momentum between batches; Keras's SGD bakes it into the compiled step.
-        sgd = VariableMomentumSGD if train_config.schedule == "1cycle" else keras.optimizers.SGD
-        return sgd(learning_rate=lr, momentum=train_config.momentum)
-    return keras.optimizers.Nadam(learning_rate=lr)
+        if cycle is not None:
+            return ScheduledMomentumSGD(learning_rate=cycle.lr, momentum_schedule=cycle.momentum)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=train_config.momentum)
+    return keras.optimizers.Nadam(learning_rate=cycle.lr if cycle is not None else lr)
 
 
-def compile_model(model: keras.Model, train_config: TrainConfig, lr: float) -> None:
+def steps_in_fit(config: RunConfig, splits: Splits) -> int:
+    """Batches in a whole fit of `config` on `splits` (the length of a 1cycle)."""
+    return config.train.epochs * math.ceil(len(splits.x_train) / config.train.batch_size)
+
+
+def compile_model(model: keras.Model, train_config: TrainConfig, lr: float, total_steps: int | None = None) -> None:
     model.compile(
-        optimizer=make_optimizer(train_config, lr),
+        optimizer=make_optimizer(train_config, lr, total_steps),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -292,7 +302,7 @@ def fit_run(config: RunConfig, lr: float, splits: Splits, checkpoint: Checkpoint
     training_started = time.perf_counter()
     keras.utils.set_random_seed(config.train.seed)
     model = build_for(config, splits)
-    compile_model(model, config.train, lr)
+    compile_model(model, config.train, lr, steps_in_fit(config, splits))
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.train.patience, restore_best_weights=True
     )
@@ -306,8 +316,6 @@ def fit_run(config: RunConfig, lr: float, splits: Splits, checkpoint: Checkpoint
         stop_on_signal,
         recorder,  # last: it saves the state the callbacks above leave at each epoch's end
     ]
-    if config.train.schedule == "1cycle":
-        callbacks.insert(0, OneCycle(max_lr=lr, cycle_momentum=config.train.optimizer == "sgd"))
     stop: TrainingStopped | None = None
     try:
         with stop_on_signal:
