@@ -213,6 +213,9 @@ def test_part_configs_follow_the_exercise():
     assert f.variant == "alpha-dropout" and f.model.dropout == "alpha" and f.model.activation == "selu"
     assert (f.train.optimizer, f.train.schedule, f.train.batch_size, f.train.epochs) == ("sgd", "1cycle", 128, 15)
     assert f.train.lr == "auto" and f.train.seed == 7
+    # e trains at f's batch size (f's comparison is then optimizer and schedule only); a, c, d at the book's 32.
+    assert part_config(config, "e", 7).train.batch_size == 128
+    assert {part_config(config, key, 7).train.batch_size for key in "acd"} == {32}
     c = part_config(config, "c", seed=42)
     assert c.model.batch_norm and c.model.input_batch_norm, "the book's 8c net normalizes its inputs too"
     assert c.train.optimizer == "nadam" and c.data.subset is None
@@ -286,7 +289,7 @@ def test_bn_answer_follows_the_numbers():
     assert "converged faster, by 2.0× in epochs and 1.7× in wall time" in text
     assert "53.0% for BN vs 48.0% for elu (+5.0 points" in text and "BN produced a better model" in text
     assert "one seed" in text
-    assert "6.0 s with BN vs 5.0 s with elu: 1.20× slower per epoch" in text
+    assert "6.0 s with BN (batch 32) vs 5.0 s with elu (batch 32): 1.20× slower per epoch" in text
     assert "The book reported 54.0% vs 47.6%" in text
 
     slow_bn = record("c", valid_acc=0.475, losses=(1.9, 1.7, 1.55, 1.5), epoch_time=5.0)
@@ -327,6 +330,7 @@ def test_1cycle_answer_follows_the_numbers():
     text = answers([nadam, quick_1cycle])["f"]
     assert ("1cycle reached its best validation loss after 6 s of training "
             "(3.0 epochs at 2.0 s/epoch, batch 128)") in text
+    assert "(4.0 epochs at 5.0 s/epoch, batch 128)" in text  # e trains at f's batch size
     assert "after 20 s" in text and "1cycle trained 3.3× faster to its best model" in text
     assert "1cycle produced a better model" in text and "The book reported 52.0%" in text
     slow_1cycle = record("f", valid_acc=0.45, losses=(1.7,) * 9 + (1.6,), epoch_time=3.0)

@@ -337,8 +337,12 @@ def speed_sentence(name: str, base_name: str, base: Sequence[RunRecord], other: 
         effect = f"{1 / ratio:.2f}× faster per epoch"
     else:
         effect = "about the same speed per epoch"
-    return (f"An epoch took {mine.mean:.1f} s with {name} vs {theirs.mean:.1f} s with {base_name}: "
-            f"{effect}.")
+    return (f"An epoch took {mine.mean:.1f} s with {name} (batch {_batch(other)}) vs {theirs.mean:.1f} s with "
+            f"{base_name} (batch {_batch(base)}): {effect}.")
+
+
+def _batch(records: Sequence[RunRecord]) -> int:
+    return EXERCISE_PARTS[records[0].part].train.batch_size
 
 
 def answer_architecture(key: str, by: dict[str, list[RunRecord]]) -> str:
@@ -398,8 +402,9 @@ def answer_1cycle(by: dict[str, list[RunRecord]]) -> str:
     searched = " including its LR search" if stat(other, LR_SEARCH_SECONDS) is not None else ""
     speed = (f"1cycle reached its best validation loss after {to_best.mean:.0f} s of training "
              f"({stat(other, 'best_epoch').mean:.1f} epochs at {stat(other, 'mean_epoch_seconds').mean:.1f} s/epoch, "
-             f"batch {EXERCISE_PARTS['f'].train.batch_size}), {ref_name} after {ref_to_best.mean:.0f} s "
-             f"({stat(base, 'best_epoch').mean:.1f} epochs at {stat(base, 'mean_epoch_seconds').mean:.1f} s/epoch); "
+             f"batch {_batch(other)}), {ref_name} after {ref_to_best.mean:.0f} s "
+             f"({stat(base, 'best_epoch').mean:.1f} epochs at {stat(base, 'mean_epoch_seconds').mean:.1f} s/epoch, "
+             f"batch {_batch(base)}); "
              f"the whole run{searched} took {total.mean:.0f} s vs {ref_total.mean:.0f} s: "
              + (f"1cycle trained {_ratio(ref_to_best.mean, to_best.mean)} faster to its best model."
                 if faster else "1cycle did not train faster."))
