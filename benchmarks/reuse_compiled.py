@@ -4,11 +4,12 @@ An LR search trains the same architecture several times with different learning 
 Keras 3 on JAX the expensive part of a fresh candidate is not building the model but tracing
 and XLA-compiling its train step during the first epoch. This script times, per candidate,
 (a) a fresh model: build + compile + `--epochs` epochs, against (b) the compiled model reset
-in place with `snapshot_state` / `restore_state`, and checks that (b) reproduces (a)'s losses.
+in place with `dnnlab.model_state.capture` / `restore` (what the LR search uses), and checks
+that (b) reproduces (a)'s losses.
 
     .venv/bin/python benchmarks/reuse_compiled.py --variant bn --train-size 4500 --epochs 1
 
-Both functions use only public Keras API, so they work on every backend.
+`dnnlab.model_state` uses only public Keras API, so this works on every backend.
 """
 
 from __future__ import annotations
@@ -23,30 +24,11 @@ import numpy as np  # noqa: E402
 
 import keras  # noqa: E402
 
+from dnnlab import model_state  # noqa: E402
 from dnnlab.config import for_variant  # noqa: E402
 from dnnlab.data import make_splits  # noqa: E402
 from dnnlab.train import build_for, compile_model  # noqa: E402
 from protocol import VALID_SIZE, random_cifar_like  # noqa: E402
-
-
-def snapshot_state(model: keras.Model) -> list[np.ndarray]:
-    """Copies of every model variable (weights, BN statistics, dropout seeds) and optimizer slot.
-
-    Call it right after `compile`: the optimizer is built here so its fresh slots (zero moments,
-    iteration 0, Nadam's momentum product 1) are part of the snapshot.
-    """
-    model.optimizer.build(model.trainable_variables)
-    return [keras.ops.convert_to_numpy(v.value).copy() for v in (*model.variables, *model.optimizer.variables)]
-
-
-def restore_state(model: keras.Model, snapshot: list[np.ndarray], lr: float) -> None:
-    """Put `model` back to `snapshot` and set its learning rate; the compiled step is kept.
-
-    The learning rate is an optimizer variable, so changing it does not retrace the step.
-    """
-    for variable, value in zip((*model.variables, *model.optimizer.variables), snapshot, strict=True):
-        variable.assign(value)
-    model.optimizer.learning_rate = lr
 
 
 def main() -> None:
@@ -84,12 +66,13 @@ def main() -> None:
 
     started = time.perf_counter()
     model = fresh_model(lrs[0])
-    snapshot = snapshot_state(model)
+    snapshot = model_state.capture(model)
     setup_seconds = time.perf_counter() - started
     reuse_seconds, reuse_losses = [], []
     for lr in lrs:
         started = time.perf_counter()
-        restore_state(model, snapshot, lr)
+        model_state.restore(model, snapshot)
+        model.optimizer.learning_rate = lr  # an optimizer variable: no retrace
         reuse_losses.append(fit(model))
         reuse_seconds.append(time.perf_counter() - started)
         print(f"reused lr={lr:g}: {reuse_seconds[-1]:.2f} s, loss {reuse_losses[-1]}", flush=True)
