@@ -13,7 +13,7 @@ from dnnlab.config import ConfigError, LRSearchConfig, ModelConfig, RunConfig, T
 from dnnlab.errors import DnnlabError
 from dnnlab.lr_finder import CSV_FILE, PLOT_FILE
 from dnnlab.lr_search import SEARCH_FILE, Candidate, candidate_lrs, choose, run_candidates, search_lr
-from dnnlab.train import METRICS_FILE, build_for, compile_model, train
+from dnnlab.train import METRICS_FILE, build_for, compile_model, saved_search_summary, train
 from tests.conftest import real_data_dir, requires_real_data
 from tests.test_cli import run_cli
 
@@ -104,6 +104,10 @@ def test_train_lr_auto_records_the_search_in_metrics(tmp_path, toy_splits):
     assert search["fraction_of_training"] == pytest.approx(search["seconds"] / search["training_seconds"])
     assert {"suggestion", "rule", "range_test_seconds", "train_subset"} <= set(search)
     assert result.metrics["valid_accuracy"] > 0.5
+    # A run resumed after its search records the same summary, read back from lr_search.json.
+    fresh = {k: v for k, v in search.items() if k not in ("training_seconds", "fraction_of_training")}
+    assert saved_search_summary(result.run_dir) == fresh
+    assert all(c["epochs"] >= 1 for c in fresh["candidates"])
 
 
 def test_1cycle_takes_its_peak_from_the_range_test(tmp_path, toy_splits):

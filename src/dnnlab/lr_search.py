@@ -58,8 +58,8 @@ class LRSearchResult:
     range_test: RangeTestCurve
     train_subset: int | None  # training images each candidate used; None without candidates
 
-    def summary(self) -> dict[str, Any]:
-        """The search without its curves, for `metrics.json`."""
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, candidate curves included, for `lr_search.json` (the range test is in lr_finder.csv)."""
         return {
             "chosen_lr": self.chosen_lr,
             "suggestion": self.suggestion,
@@ -68,16 +68,24 @@ class LRSearchResult:
             "range_test_seconds": self.range_test.seconds,
             "range_test_points": len(self.range_test.lrs),
             "train_subset": self.train_subset,
-            "candidates": [
-                {"lr": c.lr, "status": c.status, "best_val_loss": c.best_val_loss,
-                 "epochs": len(c.history.get("val_loss", [])), "seconds": c.seconds}
-                for c in self.candidates
-            ],
+            "candidates": [asdict(c) for c in self.candidates],
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        """Everything, candidate curves included, for `lr_search.json` (the range test is in lr_finder.csv)."""
-        return {**self.summary(), "candidates": [asdict(c) for c in self.candidates]}
+    def summary(self) -> dict[str, Any]:
+        """The search without its curves, for `metrics.json`."""
+        return search_summary(self.to_dict())
+
+
+def search_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """An `lr_search.json` record without the candidates' curves, as `metrics.json` keeps it.
+
+    Also used for a search read back from its file, when an interrupted run resumes.
+    """
+    return {**record, "candidates": [
+        {"lr": c["lr"], "status": c["status"], "best_val_loss": c["best_val_loss"],
+         "epochs": len(c["history"].get("val_loss", [])), "seconds": c["seconds"]}
+        for c in record.get("candidates", [])
+    ]}
 
 
 def candidate_lrs(suggestion: float, count: int) -> list[float]:

@@ -282,14 +282,13 @@ def train(config: RunConfig, splits: Splits | None = None, verbose: int | None =
 
 def saved_search_summary(run_dir: Path) -> dict[str, Any] | None:
     """The LR search recorded in `run_dir` before the run was interrupted, without its curves."""
-    from dnnlab.lr_search import SEARCH_FILE
+    from dnnlab.lr_search import SEARCH_FILE, search_summary
 
     try:
         saved = json.loads((run_dir / SEARCH_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return {**saved, "candidates": [{k: c.get(k) for k in ("lr", "status", "best_val_loss", "seconds")}
-                                    for c in saved.get("candidates", [])]}
+    return search_summary(saved)
 
 
 def fit_run(config: RunConfig, lr: float, splits: Splits, checkpoint: Checkpoint | None, verbose: int | None,
