@@ -174,6 +174,19 @@ def test_workers_centred_on_range_tests_all_sample_the_first_workers_range(tmp_p
         open_study(fixed, search, resolve_space(fixed, search), open_storage(url))
 
 
+@pytest.mark.parametrize("percentile, pruned", [(50.0, True), (75.0, False)])
+def test_the_pruner_stops_trials_worse_than_the_chosen_percentile(tmp_path, percentile, pruned):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    search = SearchConfig(study="s", storage=url, prune_percentile=percentile, prune_warmup_epochs=0)
+    config = for_variant("bn", lr=5e-4)
+    study, _ = open_study(config, search, resolve_space(config, search), open_storage(url))
+    for loss in (1.0, 2.0, 3.0, 4.0):  # finished trials' validation loss at epoch 0
+        study.add_trial(optuna.trial.create_trial(value=loss, intermediate_values={0: loss}))
+    trial = study.ask()
+    trial.report(3.2, 0)  # worse than the median (2.5), better than the 75th percentile (3.25)
+    assert bool(trial.should_prune()) is pruned
+
+
 @pytest.mark.parametrize(
     "url, fragment",
     [

@@ -284,8 +284,9 @@ def open_study(config: RunConfig, search: SearchConfig, space: SearchSpace,
         load_if_exists=True,
         # constant_liar: a running trial counts as a bad result, so parallel workers spread out.
         sampler=optuna.samplers.TPESampler(constant_liar=True),
-        pruner=optuna.pruners.MedianPruner(
-            n_startup_trials=search.prune_startup_trials, n_warmup_steps=search.prune_warmup_epochs
+        pruner=optuna.pruners.PercentilePruner(  # at 50, exactly Optuna's MedianPruner
+            search.prune_percentile, n_startup_trials=search.prune_startup_trials,
+            n_warmup_steps=search.prune_warmup_epochs,
         ),
     )
     mine = shared_settings(config, space, suggestion)
