@@ -21,7 +21,7 @@ from dnnlab.exercise import Progress, part_config, run_exercise
 from dnnlab.mc_dropout_report import REPORT_FILE as MC_FILE
 from dnnlab.train import Result
 from dnnlab.exercise_report import (
-    RunRecord, Stat, answers, verdict, epochs_to_reach, results_json, table_rows, write_report,
+    RunRecord, Stat, answers, verdict, epochs_to_reach, mc_figure, results_json, table_rows, write_report,
 )
 from tests.conftest import synthetic_splits
 
@@ -322,6 +322,18 @@ def test_mc_dropout_answer_follows_the_numbers():
     assert "did not change accuracy meaningfully" in same and "+0.2 points" in same
     worse = answers([record("e", mc=mc_scores(det=0.48, mc=0.47))])["e"]
     assert "MC Dropout lowered accuracy" in worse
+
+
+def test_the_mc_accuracy_plot_keeps_a_tiny_gap_small():
+    import matplotlib.pyplot as plt
+
+    tiny = mc_figure([record("e", mc=mc_scores(det=0.4946, mc=0.4944))])
+    low, high = tiny.axes[0].get_ylim()
+    assert high - low >= 2.0 and low < 49.44 and high > 49.46  # 2 points of axis, not 0.02
+    wide = mc_figure([record("e", mc=mc_scores(det=0.40, mc=0.49))])
+    low, high = wide.axes[0].get_ylim()
+    assert low < 39.0 and high > 49.0 and high - low < 12  # a large gap keeps matplotlib's own fit
+    plt.close("all")
 
 
 def test_1cycle_answer_follows_the_numbers():

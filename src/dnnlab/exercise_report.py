@@ -539,9 +539,24 @@ def mc_figure(runs: Sequence[RunRecord]):
         ax.set_xticks(x, ["validation", "test"])
         ax.set_xlim(-0.5, 1.5)
         ax.set(ylabel=label, title=f"8e: {label}")
+        if metric == "accuracy":
+            _widen(ax, MC_ACCURACY_MIN_SPAN)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
     return fig
+
+
+# Matplotlib fits the y-axis to the points, so accuracies 0.02 points apart filled the plot as if
+# they differed a lot; 2 points of axis keep gaps under the 0.5-point "same" rule looking small.
+MC_ACCURACY_MIN_SPAN = 2.0
+
+
+def _widen(ax, span: float) -> None:
+    """Make `ax`'s y-axis at least `span` tall, around its current centre."""
+    low, high = ax.get_ylim()
+    if high - low < span:
+        centre = (low + high) / 2
+        ax.set_ylim(centre - span / 2, centre + span / 2)
 
 
 # ---------------------------------------------------------------------------------------------
