@@ -15,7 +15,7 @@ import sys
 
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
 from dnnlab.cli_config import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
-from dnnlab.config import ExerciseConfig
+from dnnlab.config import ExerciseConfig, SearchConfig
 from dnnlab.errors import DnnlabError
 
 USAGE_ERROR = 2
@@ -82,7 +82,6 @@ def cmd_mc_dropout(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from dnnlab.config import SearchConfig
     from dnnlab.search import run_search
 
     config = config_from_args(args)
@@ -160,8 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
     mc_parser.add_argument("--data-dir", default=None, metavar="PATH",
                            help="folder holding cifar-10-batches-py/ (default: the run's setting)")
     mc_parser.set_defaults(handler=cmd_mc_dropout)
-    from dnnlab.config import SearchConfig
-
     search_parser = commands.add_parser(
         "search",
         help="hyperparameter search with Optuna; run it on many machines against one --storage",
