@@ -58,8 +58,12 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """`field: saved -> wanted` for every field that changes what the run computes."""
-    old, new = _flatten(saved), _flatten(wanted)
+    """`field: saved -> wanted` for every field that changes what the run computes.
+
+    `wanted` is compared as JSON sees it (as `saved` was written), so tuples, lists and float
+    spellings compare equal.
+    """
+    old, new = _flatten(saved), _flatten(json.loads(json.dumps(wanted)))
     missing = "<absent>"
     return [
         f"{key}: {old.get(key, missing)!r} -> {new.get(key, missing)!r}"
@@ -77,8 +81,7 @@ def check_same_config(config_path: Path, wanted: dict[str, Any]) -> None:
         saved = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise DnnlabError(f"{config_path} is unreadable ({exc}); delete {run_dir} to start afresh") from None
-    # Compare as JSON sees it, so tuples, lists and float spellings compare equal.
-    differences = config_differences(saved, json.loads(json.dumps(wanted)))
+    differences = config_differences(saved, wanted)
     if differences:
         raise DnnlabError(
             f"{run_dir} holds a run of another config ({'; '.join(differences)}); rerun with the "
