@@ -14,11 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from dnnlab.config import DataConfig, LRSearchConfig, ModelConfig, RunConfig, TrainConfig, for_variant
-
-SECTIONS: dict[str, type] = {
-    "data": DataConfig, "model": ModelConfig, "train": TrainConfig, "lr_search": LRSearchConfig,
-}
+from dnnlab.config import SECTIONS, RunConfig, for_variant
 TOP_LEVEL = ("name", "out")
 
 

@@ -226,17 +226,16 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
         """Rebuild a config saved by `to_dict`; unknown keys are an error, not silently dropped."""
-        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "lr_search": LRSearchConfig}
         top = {f.name for f in dataclasses.fields(cls)}
         unknown = set(raw) - top
         _require(not unknown, f"unknown config keys: {', '.join(sorted(unknown))}")
         kwargs: dict[str, Any] = {}
         for key, value in raw.items():
-            if key in sections:
-                known = {f.name for f in dataclasses.fields(sections[key])}
+            if key in SECTIONS:
+                known = {f.name for f in dataclasses.fields(SECTIONS[key])}
                 bad = set(value) - known
                 _require(not bad, f"unknown {key} config keys: {', '.join(sorted(bad))}")
-                kwargs[key] = sections[key](**value)
+                kwargs[key] = SECTIONS[key](**value)
             else:
                 kwargs[key] = value
         return cls(**kwargs)
@@ -248,6 +247,10 @@ class RunConfig:
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}; pass a JSON file saved by dnnlab") from None
         return cls.from_dict(raw)
+
+
+# The nested sections of a RunConfig: from_dict rebuilds them, and the CLI makes their flags.
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "lr_search": LRSearchConfig}
 
 
 def for_variant(name: str, **train_overrides: Any) -> RunConfig:
