@@ -9,7 +9,8 @@ import numpy as np
 
 import keras
 
-from dnnlab.answers.common import Log, build, compiled, dense_layers, fit, kernels, quiet, restart, snapshot
+from dnnlab.answers.common import Log, build, compiled, dense_layers, fit, quiet, restart, snapshot
+from dnnlab.models import hidden_dense_layers
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
 from dnnlab.document import Document, save_figure
@@ -52,8 +53,9 @@ def unit_spread(kernel: np.ndarray, bias: np.ndarray | None = None) -> float:
 
 
 def hidden_spreads(model: keras.Model) -> list[float]:
-    layers = dense_layers(model)[:-1]  # the output layer's neurons are classes, not copies
-    return [unit_spread(k, keras.ops.convert_to_numpy(layer.bias)) for k, layer in zip(kernels(model), layers)]
+    # The output layer's neurons are classes, not copies, so only hidden layers count.
+    return [unit_spread(keras.ops.convert_to_numpy(layer.kernel), keras.ops.convert_to_numpy(layer.bias))
+            for layer in hidden_dense_layers(model)]
 
 
 def set_same_value(model: keras.Model, rng: np.random.Generator) -> list[float]:

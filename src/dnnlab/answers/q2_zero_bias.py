@@ -10,6 +10,7 @@ import numpy as np
 import keras
 
 from dnnlab.answers.common import Log, build, compiled, dense_layers, fit, quiet, restart, snapshot
+from dnnlab.models import hidden_dense_layers
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
 from dnnlab.document import Document
@@ -41,7 +42,7 @@ class Result:
 
 
 def hidden_bias_std(model: keras.Model) -> float:
-    biases = [keras.ops.convert_to_numpy(layer.bias) for layer in dense_layers(model)[:-1]]
+    biases = [keras.ops.convert_to_numpy(layer.bias) for layer in hidden_dense_layers(model)]
     return float(np.std(np.concatenate(biases)))
 
 

@@ -84,7 +84,6 @@ def trunk_cached_mc_seconds(model: keras.Model, x: np.ndarray, samples: list[int
     the first dropout layer once and samples only the rest (timed as `naive_mc_predict` is)."""
     from dnnlab.mc_dropout import mc_predict
 
-    mc_predict(model, x, samples=samples[0], seed=0)  # compile outside the timing, as predict was
     return best_seconds([lambda n=n: mc_predict(model, x, samples=n, seed=0) for n in samples], repeats)
 
 
