@@ -24,6 +24,7 @@ from dnnlab.config import EXERCISE_PARTS, TEXTBOOK_MC_VALID_ACCURACY, ExerciseCo
 from dnnlab.document import Document, save_figure
 from dnnlab.lr_finder import CSV_FILE as LR_FINDER_CSV, read_curve
 from dnnlab.mc_dropout_report import DETERMINISTIC, FIGURES as MC_FIGURES
+from dnnlab.train import COMPLETED
 
 LR_SEARCH_SECONDS = "lr_search_seconds"  # metrics.json's lr_search.seconds, as a table column
 MC_KINDS = {"det": DETERMINISTIC, "mc": "mc"}  # flat-name prefix -> mc_dropout.json section
@@ -59,7 +60,7 @@ class RunRecord:
 
     @property
     def completed(self) -> bool:
-        return self.metrics.get("status") == "completed"
+        return self.metrics.get("status") == COMPLETED
 
     def best_valid_loss(self) -> float:
         return float(np.nanmin(self.history["val_loss"]))

@@ -315,7 +315,6 @@ class MCDropout:
         tracer, inputs, _ = _trace(model, samples=1, fold=cache_trunk)  # validates the model, finds the cut
         cut = list(tracer.cut.values())
         self.uses_trunk = cache_trunk and not all(any(t is i for i in inputs) for t in cut)
-        self.cut_is_inputs = not self.uses_trunk
         self.trunk = keras.Model(inputs, cut) if self.uses_trunk else None
         self.width = tracer.head_width if self.uses_trunk else tracer.full_width
         self._samplers: dict[int, tuple[_Sampler, list[_SharedNoise]]] = {}
@@ -327,7 +326,7 @@ class MCDropout:
             if model is None:
                 raise DnnlabError("MC Dropout: the model was deleted; prepare MCDropout with a live model")
             tracer, inputs, outputs = _trace(model, samples_per_step, fold=self.cache_trunk)
-            head_inputs = inputs if self.cut_is_inputs else list(tracer.cut.values())
+            head_inputs = list(tracer.cut.values()) if self.uses_trunk else inputs
             head = keras.Model(head_inputs, outputs)
             self._samplers[samples_per_step] = (_Sampler(head, samples_per_step), tracer.noise_layers)
         return self._samplers[samples_per_step]
