@@ -346,7 +346,8 @@ def fit_trial(config: RunConfig, splits: Splits, trial: optuna.Trial) -> dict[st
     compile_model(model, config.train, config.lr)
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.patience),
-        keras.callbacks.TerminateOnNaN(),
+        # No TerminateOnNaN: a per-batch check makes Keras wait for every batch's loss
+        # (docs/benchmarks/issue-3.md); OptunaPruning prunes a non-finite val_loss at epoch end.
         OptunaPruning(trial, monitor="val_loss"),
     ]
     return fit_model(model, config, splits, callbacks, verbose=0)
