@@ -1,8 +1,9 @@
 """dnnlab's side of the benchmark: the library's own model and compile step, timed per epoch.
 
 The model comes from `dnnlab.train.build_for` and is compiled by `dnnlab.train.compile_model`,
-exactly as `dnnlab train` does; one epoch is a plain `fit` over the 45,000 random images
-without validation, as in the TensorFlow reference.
+and `fit` gets its batches from `dnnlab.fused_steps.fit_batch_size`, exactly as `dnnlab train`
+does; one epoch is a `fit` over the 45,000 random images without validation, as in the
+TensorFlow reference.
 
     .venv/bin/python benchmarks/dnnlab_worker.py --variant bn --batch-size 128 \\
         --steps-per-execution 8 --env XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
@@ -19,6 +20,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--variant", default="elu")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--train-size", type=int, default=45_000)
+    parser.add_argument("--fused-samples", type=int, default=None,
+                        help="samples per compiled call of fused steps (default: dnnlab's; 0: one step per call)")
     parser.add_argument("--steps-per-execution", type=int, default=1,
                         help="batches per compiled call (Keras's compile argument; dnnlab uses 1)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
@@ -40,6 +43,7 @@ def main() -> None:
 
         from dnnlab.config import for_variant
         from dnnlab.data import make_splits
+        from dnnlab.fused_steps import fit_batch_size
         from dnnlab.train import build_for, compile_model
 
         config = for_variant(args.variant, batch_size=args.batch_size)
@@ -52,9 +56,8 @@ def main() -> None:
         # An experiment knob only: measured no gain (docs/benchmarks/issue-7.md), and with N > 1
         # per-batch callbacks such as 1cycle would fire once per N batches. Read at the first fit.
         model.steps_per_execution = args.steps_per_execution
-        return lambda: model.fit(
-            splits.x_train, splits.y_train, batch_size=config.train.batch_size, epochs=1, verbose=0
-        )
+        batch_size = fit_batch_size(model, config.train.batch_size, fused_samples=args.fused_samples)
+        return lambda: model.fit(splits.x_train, splits.y_train, batch_size=batch_size, epochs=1, verbose=0)
 
     serve(build)
 

@@ -7,7 +7,8 @@ run exactly where they mean to. It is configured through the environment, so the
 pass through untouched:
 
     DNNLAB_TEST_CHECKSUMS  a JSON file {file name: md5} replacing the official table
-    DNNLAB_TEST_HOLD       "EPOCH:BATCH:MARKER": after that (1-based) batch of that epoch, create
+    DNNLAB_TEST_HOLD       "EPOCH:BATCH:MARKER": after that (1-based) batch of that epoch (a
+                           compiled group of `FUSED_SAMPLES_IN_TESTS` samples), create
                            the MARKER file and wait while it exists (the test kills the process,
                            or signals it and deletes the marker to let it go on)
     DNNLAB_TEST_NAN_EPOCH  set every trainable weight to NaN as that (1-based) epoch begins
@@ -24,10 +25,14 @@ from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend)
 import dnnlab.data
+import dnnlab.fused_steps
 import dnnlab.train
 from dnnlab.callbacks import EpochTimer
 
 HOLD_LIMIT_SECONDS = 300  # a held run that nobody releases or kills must not live forever
+# Two 32-sample steps per compiled call: runs still fuse steps, as they do for real, and a
+# test's 800 images still make 13 groups per epoch to hold and kill a run in the middle of.
+FUSED_SAMPLES_IN_TESTS = 64
 
 
 class ScriptedEpochTimer(EpochTimer):
@@ -63,6 +68,7 @@ class ScriptedEpochTimer(EpochTimer):
 
 def install_faults(environ=os.environ) -> None:
     """Apply the DNNLAB_TEST_* settings to this process."""
+    dnnlab.fused_steps.FUSED_SAMPLES = FUSED_SAMPLES_IN_TESTS
     if environ.get("DNNLAB_TEST_CHECKSUMS"):
         checksums = json.loads(Path(environ["DNNLAB_TEST_CHECKSUMS"]).read_text())
         # In place: the loader's functions hold this dict as their default argument.

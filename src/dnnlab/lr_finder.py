@@ -24,6 +24,7 @@ from dnnlab.atomic import write_bytes_atomic, write_text_atomic
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
+from dnnlab.fused_steps import fit_batch_size
 from dnnlab.lr_range_test import LRRangeTest
 from dnnlab.train import build_for, compile_model
 
@@ -166,7 +167,9 @@ def run_range_test(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size:
     test = LRRangeTest(steps, start_lr=start_lr, end_lr=end_lr)
     started = time.perf_counter()
     epochs = math.ceil(steps / math.ceil(len(x) / batch_size))  # the callback stops at `steps`
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, callbacks=[test], verbose=0)
+    # The test's callback sets the LR and reads the loss at every step: no fused steps.
+    model.fit(x, y, batch_size=fit_batch_size(model, batch_size, fused_samples=0), epochs=epochs,
+              shuffle=True, callbacks=[test], verbose=0)
     return RangeTestCurve(list(test.lrs), list(test.losses), list(test.smoothed), test.stopped_early,
                           time.perf_counter() - started)
 

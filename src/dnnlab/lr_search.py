@@ -28,6 +28,7 @@ from dnnlab.atomic import write_json_atomic
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
+from dnnlab.fused_steps import fit_batch_size
 from dnnlab.lr_finder import PLOT_FILE, RangeTestCurve, lr_find, save_plot, turning_point
 from dnnlab.train import EVAL_BATCH_SIZE, build_for, compile_model, evaluate
 
@@ -137,7 +138,7 @@ def run_candidates(model: keras.Model, config: RunConfig, splits: Splits, lrs: l
 
         started = time.perf_counter()
         fit = model.fit(
-            x, y, batch_size=config.train.batch_size, epochs=search.search_epochs,
+            x, y, batch_size=fit_batch_size(model, config.train.batch_size), epochs=search.search_epochs,
             validation_data=(splits.x_valid, splits.y_valid), validation_batch_size=EVAL_BATCH_SIZE,
             # Epoch-end checks only: a batch-end callback (TerminateOnNaN too) makes Keras wait for
             # every batch's loss: 1.1-2.7x the wall time per epoch on the shared cores (measured,

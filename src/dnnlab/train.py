@@ -34,6 +34,7 @@ from dnnlab.callbacks import EpochTimer
 from dnnlab.config import RunConfig, TrainConfig
 from dnnlab.data import Splits, load_splits
 from dnnlab.errors import DnnlabError
+from dnnlab.fused_steps import fit_batch_size
 from dnnlab.models import build_model
 from dnnlab.resume import (Checkpoint, RunRecorder, check_same_config, latest_checkpoint, remove_checkpoints,
                            resume_epoch)
@@ -220,7 +221,7 @@ def fit_model(model: keras.Model, config: RunConfig, splits: Splits, callbacks: 
     fit = model.fit(
         splits.x_train,
         splits.y_train,
-        batch_size=config.train.batch_size,
+        batch_size=fit_batch_size(model, config.train.batch_size),
         epochs=config.train.epochs,
         initial_epoch=initial_epoch,
         validation_data=(splits.x_valid, splits.y_valid),
