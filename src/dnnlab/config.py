@@ -387,14 +387,14 @@ class SearchConfig:
     lr_span: float = 10.0
     dropout_low: float = 0.05  # lowest dropout rate to try
     dropout_high: float = 0.3  # highest dropout rate to try (the textbook uses 0.1)
-    # Pruning: a trial stops when its best validation loss so far is worse than this percentile
-    # of the finished trials' losses at the same epoch. 50 is the median rule (Optuna's
-    # MedianPruner). 75 stops only the worst quarter: in a 12-trial bn study the median rule
-    # would have stopped the --lr auto configuration itself at epoch 7 (it starts slower than
-    # large-LR trials and ends better), and that study's best stayed worse than --lr auto; at 75
-    # the same study found a better one (docs/benchmarks/issue-9.md).
+    # Pruning: from its (prune_warmup_epochs + 1)-th epoch on, a trial stops when its best
+    # validation loss so far is worse than this percentile of the finished trials' losses at the
+    # same epoch. 50 is the median rule (Optuna's MedianPruner). In three recorded 12-trial bn
+    # studies, early ranks did not predict final ones: the --lr auto run, the best in the end,
+    # ranked worse than the median at epoch 7 and worse than the 75th percentile at epoch 4-7 in
+    # one study. Replayed against all three, 75 and 9 keep it (docs/benchmarks/issue-9.md).
     prune_percentile: float = 75.0
-    prune_warmup_epochs: int = 3  # the pruner judges no trial before this many epochs (early losses are noisy)
+    prune_warmup_epochs: int = 9  # epochs no trial is judged in (early losses rank trials poorly)
     prune_startup_trials: int = 3  # nor before this many trials have finished (nothing to compare with)
     heartbeat_interval: int = 20  # seconds between a running trial's heartbeats in the storage
     grace_period: int = 60  # a trial without a heartbeat for this long is failed (its worker died) and retried
