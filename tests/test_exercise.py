@@ -185,7 +185,8 @@ def test_an_interrupted_run_stops_the_exercise_before_the_report(tmp_path, monke
     monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
                         Result(config.run_dir, {"status": "interrupted", "signal": "SIGINT"}, {}, None))
     stream = io.StringIO()
-    result = run_exercise(quick_config(tmp_path), splits=synthetic_splits(n_train=64, n_valid=32, n_test=32),
+    # In this process (jobs=1), where `train` can be replaced; test_parallel_runs stops workers.
+    result = run_exercise(quick_config(tmp_path, jobs=1), splits=synthetic_splits(n_train=64, n_valid=32, n_test=32),
                           progress=Progress(1, stream=stream))
     assert trained == ["elu"], "nothing runs after the interrupted part"
     assert result.stopped_by == "SIGINT" and result.report_files == {}

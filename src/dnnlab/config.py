@@ -336,6 +336,9 @@ class ExerciseConfig:
     seed: int = 42  # the first seed
     lr: float | str = "auto"  # auto: search each part's LR; textbook: the book's LRs; a number: that LR everywhere
     mc_samples: int = 100  # MC Dropout samples for part e, as in the book
+    # Runs trained at once, each in its own process. On 2 cores two ran at 1.6x the throughput
+    # of one (docs/benchmarks/issue-7.md). Each process holds its own model and compiled steps.
+    jobs: int = 2
     quick: bool = False  # a data subset and few epochs: the whole pipeline in about a minute (tries, CI)
     quick_subset: int = 2000  # --quick: train on this many images
     quick_epochs: int = 3  # --quick: at most this many epochs per part
@@ -355,6 +358,7 @@ class ExerciseConfig:
             _require(math.isfinite(self.lr) and self.lr > 0,
                      f"--lr must be auto, textbook or a positive number, got {self.lr}")
         _require(self.mc_samples >= 1, f"--mc-samples must be >= 1, got {self.mc_samples}")
+        _require(self.jobs >= 1, f"--jobs must be >= 1, got {self.jobs}")
         _require(self.quick_subset >= 1, f"--quick-subset must be >= 1, got {self.quick_subset}")
         _require(self.quick_epochs >= 1, f"--quick-epochs must be >= 1, got {self.quick_epochs}")
         _require(self.quick_finder_steps >= 2, f"--quick-finder-steps must be >= 2, got {self.quick_finder_steps}")

@@ -24,6 +24,7 @@ from dnnlab.config import EXERCISE_PARTS, DataConfig, ExerciseConfig, LRSearchCo
 from dnnlab.data import Splits
 from dnnlab.exercise_report import RunRecord, write_report
 from dnnlab.mc_dropout_report import REPORT_FILE as MC_REPORT_FILE, mc_dropout_report
+from dnnlab.parallel_runs import Job, train_in_parallel
 from dnnlab.resume import config_differences
 from dnnlab.train import (
     COMPLETED, CONFIG_FILE, FINISHED, HISTORY_FILE, INTERRUPTED, METRICS_FILE, load_data, read_history, train,
@@ -60,13 +61,12 @@ class Progress:
         seconds = int(self.clock() - self.start)
         return f"{seconds // 60:d}:{seconds % 60:02d}"
 
+    def label(self, part: str, seed_index: int | None = None) -> str:
+        where = f"part {part} ({EXERCISE_PARTS[part].name})"
+        return where if seed_index is None else f"{where}, seed {seed_index + 1}/{self.seeds}"
+
     def __call__(self, message: str, part: str | None = None, seed_index: int | None = None) -> None:
-        where = ""
-        if part is not None:
-            where = f"part {part} ({EXERCISE_PARTS[part].name})"
-            if seed_index is not None:
-                where += f", seed {seed_index + 1}/{self.seeds}"
-            where += ": "
+        where = "" if part is None else f"{self.label(part, seed_index)}: "
         print(f"[exercise {self.elapsed()}] {where}{message}", file=self.stream, flush=True)
 
 
@@ -139,6 +139,32 @@ def load_mc(config: RunConfig, samples: int) -> dict[str, Any] | None:
     return saved if (saved.get("samples"), saved.get("seed")) == (samples, config.train.seed) else None
 
 
+def phase(run: RunConfig) -> str:
+    return "LR search, then training" if run.train.lr == "auto" else f"training (lr={run.train.lr:g})"
+
+
+def train_apart(items: list[PlannedRun], config: ExerciseConfig, splits: Splits, progress: Progress) -> str | None:
+    """Train `items` `config.jobs` at a time, each in its own process; the stopping signal, if any."""
+    progress(f"training {len(items)} runs, {config.jobs} at a time in their own processes "
+             f"(their output is labelled; --jobs 1 trains one after another)")
+    jobs = [Job(progress.label(item.part, item.seed_index), item.config) for item in items]
+
+    def done(job: Job, exit_code: int) -> None:
+        try:
+            metrics = json.loads((job.config.run_dir / METRICS_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            progress(f"{job.label}: stopped before its first epoch (exit {exit_code})")
+            return
+        best = f"best epoch {metrics.get('best_epoch')}/{metrics.get('epochs_run')}"
+        accuracy = metrics.get("valid_accuracy")
+        shown = f", valid acc {accuracy:.2%}" if isinstance(accuracy, float) else ""
+        progress(f"{job.label}: {metrics.get('status')}, {best}{shown}; files in {job.config.run_dir}")
+
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    return train_in_parallel(jobs, splits, config.jobs, config.out_dir, on_start=lambda job: progress(
+        f"{job.label}: {phase(job.config)}"), on_done=done, stream=progress.stream)
+
+
 def run_exercise(
     config: ExerciseConfig, splits: Splits | None = None, progress: Progress | None = None,
     verbose: int | None = None,
@@ -164,17 +190,26 @@ def run_exercise(
             splits = load_data(plan[0].config)
         return splits
 
+    to_train = [item for item in plan if finished_status(item.config) is None]
+    trained_apart: set[Path] = set()
+    if config.jobs > 1 and len(to_train) > 1:
+        stopped = train_apart(to_train, config, get_splits(), progress)
+        if stopped is not None:
+            progress("interrupted; run the same command again to resume (finished runs are reused)")
+            return ExerciseResult([], {}, stopped_by=stopped)
+        trained_apart = {item.config.run_dir for item in to_train}
+
     records = []
     for item in plan:
         run = item.config
         model = None
         status = finished_status(run)
         if status is not None:
-            progress(f"reusing the {status} run in {run.run_dir}", item.part, item.seed_index)
+            if run.run_dir not in trained_apart:
+                progress(f"reusing the {status} run in {run.run_dir}", item.part, item.seed_index)
         else:
             data = get_splits()  # loaded before the phase line, so that line heads the epoch output
-            phase = "LR search, then training" if run.train.lr == "auto" else f"training (lr={run.train.lr:g})"
-            progress(phase, item.part, item.seed_index)
+            progress(phase(run), item.part, item.seed_index)
             result = train(run, data, verbose=verbose)
             if result.status == INTERRUPTED:
                 progress("interrupted; run the same command again to resume (finished runs are reused)",

@@ -1,0 +1,91 @@
+"""Runs trained in worker processes must equal in-process runs, fail clearly and stop on a signal."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from dnnlab.config import ModelConfig, RunConfig, TrainConfig
+from dnnlab.errors import DnnlabError
+from dnnlab.parallel_runs import Job, train_in_parallel
+from dnnlab.run_lock import RunLock
+from dnnlab.train import COMPLETED, INTERRUPTED, METRICS_FILE, read_history, train
+from tests.conftest import synthetic_splits
+
+TINY = ModelConfig(depth=2, width=16)
+
+
+def job(tmp_path, name: str, **train_fields) -> Job:
+    train_fields = {"lr": 1e-3, "epochs": 3, "batch_size": 32, **train_fields}
+    config = RunConfig(variant="bn", name=name, out=str(tmp_path / "runs"), model=TINY, train=TrainConfig(**train_fields))
+    return Job(name, config)
+
+
+def run_all(jobs: list[Job], splits, scratch, stream=None, **callbacks) -> tuple[str | None, list]:
+    ended = []
+    stopped = train_in_parallel(jobs, splits, 2, scratch, on_start=callbacks.get("on_start", lambda job: None),
+                                on_done=lambda job, code: ended.append((job.label, code)), stream=stream or io.StringIO())
+    return stopped, ended
+
+
+def metrics_of(config: RunConfig) -> dict:
+    return json.loads((config.run_dir / METRICS_FILE).read_text())
+
+
+def test_workers_train_exactly_what_train_trains_in_process(tmp_path):
+    splits = synthetic_splits(n_train=256, n_valid=64, n_test=64)
+    jobs = [job(tmp_path, "seed-1", seed=1), job(tmp_path, "seed-2", seed=2)]
+    stream = io.StringIO()
+    stopped, ended = run_all(jobs, splits, tmp_path, stream=stream)
+    assert stopped is None and sorted(ended) == [("seed-1", 0), ("seed-2", 0)]
+    assert "[seed-1] Epoch 1/3" in stream.getvalue()  # each worker's output, labelled
+    assert list(tmp_path.glob("splits-*")) == []  # the shared arrays are removed afterwards
+    for item in jobs:
+        alone = train(job(tmp_path / "alone", item.label, seed=item.config.train.seed).config, splits, verbose=0)
+        assert metrics_of(item.config)["status"] == COMPLETED
+        for key in ("valid_loss", "valid_accuracy", "test_loss", "best_epoch"):
+            assert metrics_of(item.config)[key] == alone.metrics[key], key
+        assert read_history(item.config.run_dir / "history.csv")["loss"] == alone.history["loss"]
+    # Different seeds really trained differently: the equality above is not a shared constant.
+    assert metrics_of(jobs[0].config)["valid_loss"] != metrics_of(jobs[1].config)["valid_loss"]
+
+
+def test_a_failing_worker_is_one_clear_error_and_later_jobs_do_not_start(tmp_path):
+    splits = synthetic_splits(n_train=64, n_valid=32, n_test=32)
+    locked, fine, never = job(tmp_path, "locked"), job(tmp_path, "fine"), job(tmp_path, "never")
+    locked.config.run_dir.mkdir(parents=True)
+    with RunLock(locked.config.run_dir), pytest.raises(DnnlabError) as raised:
+        run_all([locked, fine, never], splits, tmp_path)
+    message = str(raised.value)
+    assert message.startswith("locked failed (exit 2): dnnlab: error:") and "\n" not in message
+    assert metrics_of(fine.config)["status"] == COMPLETED  # the run already going was finished, not lost
+    assert not never.config.run_dir.exists()
+
+
+def test_a_signal_stops_every_worker_and_the_rerun_resumes(tmp_path):
+    splits = synthetic_splits(n_train=256, n_valid=64, n_test=64)
+    jobs = [job(tmp_path, name, epochs=400, patience=400) for name in ("one", "two")]
+
+    def interrupt_when_training() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if all((item.config.run_dir / "history.csv").exists() for item in jobs):
+                os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C reaches the parent
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=interrupt_when_training, daemon=True).start()
+    stopped, ended = run_all(jobs, splits, tmp_path)
+    assert stopped == "SIGINT" and len(ended) == 2
+    for item in jobs:
+        metrics = metrics_of(item.config)
+        assert metrics["status"] == INTERRUPTED and metrics["epochs_run"] < 400
+    stopped, _ = run_all(jobs, splits, tmp_path)
+    assert stopped is None
+    assert [metrics_of(item.config)["epochs_run"] for item in jobs] == [400, 400]
