@@ -1,8 +1,8 @@
 """Train several runs at once, each in its own process: `train_in_parallel`.
 
 On the 2-core machine, two fused-step trainings side by side ran at 3.3-4.4 s/epoch each
-against about 3.0 s for one alone: about 1.6x the throughput of one run at a time
-(docs/benchmarks/issue-7.md). Processes, not threads: Keras keeps its seeds, layer names and
+where one alone took 3.0-3.9 s: 1.7-2.2x the throughput of one run at a time, and `make run`
+went from 6:28 to 4:23 (docs/benchmarks/issue-7.md). Processes, not threads: Keras keeps its seeds, layer names and
 session per process, and `train` sets them.
 
 The parent saves the prepared splits once as `.npy` files and every worker memory-maps them,
