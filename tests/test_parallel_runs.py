@@ -89,3 +89,16 @@ def test_a_signal_stops_every_worker_and_the_rerun_resumes(tmp_path):
     stopped, _ = run_all(jobs, splits, tmp_path)
     assert stopped is None
     assert [metrics_of(item.config)["epochs_run"] for item in jobs] == [400, 400]
+
+
+def test_no_room_for_the_shared_data_is_one_clear_error(tmp_path, monkeypatch):
+    import dnnlab.parallel_runs as parallel_runs
+
+    def disk_full(splits, folder):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(parallel_runs, "save_splits", disk_full)
+    with pytest.raises(DnnlabError, match=r"could not save the data .*No space left.*--jobs 1"):
+        run_all([job(tmp_path, "one"), job(tmp_path, "two")], synthetic_splits(n_train=64, n_valid=32, n_test=32),
+                tmp_path)
+    assert list(tmp_path.glob("splits-*")) == []

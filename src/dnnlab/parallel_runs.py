@@ -99,7 +99,11 @@ def train_in_parallel(
     folder = Path(tempfile.mkdtemp(prefix="splits-", dir=scratch))
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        save_splits(splits, folder)
+        try:
+            save_splits(splits, folder)
+        except OSError as exc:
+            raise DnnlabError(f"could not save the data for the worker processes in {folder} ({exc}); "
+                              "free some space there, or train one run at a time with --jobs 1") from exc
         while pending or running:
             while pending and len(running) < workers and not received and not failed:
                 index, job = pending.pop(0)
