@@ -338,7 +338,7 @@ class ExerciseConfig:
     mc_samples: int = 100  # MC Dropout samples for part e, as in the book
     # Runs trained at once, each in its own process. On 2 cores two ran at 3.5 s/epoch each where
     # one alone took 3.0-3.9 s (docs/benchmarks/issue-7.md). Each holds its own model (~2 GB).
-    jobs: int = 2
+    jobs: int = 2  # runs trained at once, each in its own process; 1: one after another in this process
     quick: bool = False  # a data subset and few epochs: the whole pipeline in about a minute (tries, CI)
     quick_subset: int = 2000  # --quick: train on this many images
     quick_epochs: int = 3  # --quick: at most this many epochs per part
@@ -397,7 +397,7 @@ class SearchConfig:
     # studies, early ranks did not predict final ones: the --lr auto run, the best in the end,
     # ranked worse than the median at epoch 7 and worse than the 75th percentile at epoch 4-7 in
     # one study. Replayed against all three, 75 and 9 keep it (docs/benchmarks/issue-9.md).
-    prune_percentile: float = 75.0
+    prune_percentile: float = 75.0  # stop a trial worse than this percentile of the finished ones (50: median rule)
     prune_warmup_epochs: int = 9  # epochs no trial is judged in (early losses rank trials poorly)
     prune_startup_trials: int = 3  # nor before this many trials have finished (nothing to compare with)
     heartbeat_interval: int = 20  # seconds between a running trial's heartbeats in the storage
