@@ -21,7 +21,7 @@ from dnnlab.exercise import Progress, part_config, run_exercise
 from dnnlab.mc_dropout_report import REPORT_FILE as MC_FILE
 from dnnlab.train import Result
 from dnnlab.exercise_report import (
-    RunRecord, Stat, answers, verdict, epochs_to_reach, mc_figure, results_json, table_rows, write_report,
+    RunRecord, Stat, answers, describe_run, verdict, epochs_to_reach, mc_figure, results_json, table_rows, write_report,
 )
 from tests.conftest import synthetic_splits
 
@@ -279,6 +279,12 @@ def mc_scores(det=0.48, mc=0.49):
             "valid": {"deterministic": {"accuracy": det, "nll": 1.5}, "mc": {"accuracy": mc, "nll": 1.45}},
             "test": {"deterministic": {"accuracy": det - 0.01, "nll": 1.5},
                      "mc": {"accuracy": mc - 0.01, "nll": 1.45}}}
+
+
+def test_the_report_says_when_runs_shared_the_cpu():
+    records = [record("a"), record("c")]
+    assert "trained at once" in describe_run(records, ExerciseConfig(jobs=2))
+    assert "trained at once" not in describe_run(records, ExerciseConfig(jobs=1))
 
 
 def test_bn_answer_follows_the_numbers():

@@ -576,7 +576,9 @@ def describe_run(records: Sequence[RunRecord], config: ExerciseConfig) -> str:
             f"{'/'.join(str(n) for n in train_sizes)} training images"
             f"{' (--quick: a subset and few epochs, not comparable with the book)' if config.quick else ''}. "
             f"Learning rate: {lr}. Early stopping, best epochs and every verdict below use the validation "
-            "set (held out from the training images); the test set is only evaluated.")
+            "set (held out from the training images); the test set is only evaluated."
+            + (f" Up to {config.jobs} runs trained at once (--jobs), each in its own process, so their times "
+               "include sharing the CPU; --jobs 1 gives times without that." if config.jobs > 1 else ""))
 
 
 def unfinished_note(records: Sequence[RunRecord]) -> str | None:
