@@ -7,16 +7,16 @@ import pytest
 
 import keras
 
-from dnnlab.fused_steps import FusedStepsSequential, fit_batch_size
+from dnnlab.fused_steps import FusedTrainStep, fit_batch_size
 
 jax_only = pytest.mark.skipif(keras.backend.backend() != "jax", reason="steps are fused on the JAX backend only")
 
 
-def small_model(cls: type[keras.Sequential]) -> keras.Sequential:
+def small_model() -> keras.Sequential:
     # BatchNormalization (moving statistics) and AlphaDropout (a random mask from the seed
     # state) are the state a fused loop could lose or replay.
     keras.utils.set_random_seed(1)
-    model = cls([
+    model = keras.Sequential([
         keras.Input((12,)),
         keras.layers.Dense(16, activation="elu"),
         keras.layers.BatchNormalization(),
@@ -41,9 +41,9 @@ def fit(model: keras.Sequential, batch_size: int, epochs: int = 3) -> dict[str, 
 
 @jax_only
 def test_fused_fit_trains_exactly_like_plain_fit():
-    plain = small_model(keras.Sequential)
+    plain = small_model()
     plain_history = fit(plain, batch_size=16)
-    fused = small_model(FusedStepsSequential)
+    fused = small_model()
     # 410 samples in groups of 7 x 16 = 112: three whole groups and a short one of 74
     # (four 16-sample steps and a 10-sample step), as plain fit ends its epoch with 10.
     fused_history = fit(fused, batch_size=fit_batch_size(fused, 16, fused_samples=112))
@@ -54,31 +54,32 @@ def test_fused_fit_trains_exactly_like_plain_fit():
 
 
 @jax_only
-def test_fit_batch_size_groups_batches_for_a_fused_model_only():
-    fused = small_model(FusedStepsSequential)
-    assert fit_batch_size(fused, 32, fused_samples=2048) == 2048 and fused.step_batch_size == 32
-    assert fit_batch_size(fused, 100, fused_samples=2048) == 2000 and fused.step_batch_size == 100
-    assert fit_batch_size(fused, 512, fused_samples=600) == 512 and fused.step_batch_size is None
-    assert fit_batch_size(small_model(keras.Sequential), 32, fused_samples=2048) == 32
+def test_fit_batch_size_groups_whole_batches_per_call():
+    model = small_model()
+    assert fit_batch_size(model, 32, fused_samples=2048) == 2048 and model.train_step.step_batch_size == 32
+    assert fit_batch_size(model, 100, fused_samples=2048) == 2000 and model.train_step.step_batch_size == 100
+    assert fit_batch_size(model, 512, fused_samples=600) == 512  # a group of one: nothing to fuse
+    assert not isinstance(model.train_step, FusedTrainStep)
 
 
 @jax_only
 def test_an_unfused_model_runs_one_step_per_batch_again():
-    model = small_model(FusedStepsSequential)
+    model = small_model()
     fit(model, batch_size=fit_batch_size(model, 16, fused_samples=112), epochs=1)
     # The LR range test needs every step: fused_samples=0 must undo the grouping, including the
     # compiled step Keras cached with the group size traced in.
-    assert fit_batch_size(model, 16, fused_samples=0) == 16 and model.step_batch_size is None
+    assert fit_batch_size(model, 16, fused_samples=0) == 16 and not isinstance(model.train_step, FusedTrainStep)
     before = int(model.optimizer.iterations)
     fit(model, batch_size=16, epochs=1)
     assert int(model.optimizer.iterations) - before == 26
 
 
-def test_a_saved_fused_model_loads_with_its_class_and_weights(tmp_path):
-    model = small_model(FusedStepsSequential)
+def test_a_model_trained_with_fused_steps_saves_as_a_plain_sequential(tmp_path):
+    model = small_model()
     fit(model, batch_size=fit_batch_size(model, 16, fused_samples=112), epochs=1)
     model.save(tmp_path / "m.keras")
+    # Loadable by Keras alone (no dnnlab class to register), with the same predictions.
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    assert type(loaded) is FusedStepsSequential
+    assert type(loaded) is keras.Sequential
     x, _ = toy_data(8)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)

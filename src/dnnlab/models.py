@@ -7,7 +7,6 @@ import numpy as np
 import keras
 
 from dnnlab.config import ModelConfig
-from dnnlab.fused_steps import FusedStepsSequential
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
@@ -31,16 +30,15 @@ def build_model(
     feature_std: np.ndarray | None = None,
     input_shape: tuple[int, ...] = INPUT_SHAPE,
     num_classes: int = NUM_CLASSES,
-) -> FusedStepsSequential:
+) -> keras.Sequential:
     """A plain dense stack that takes raw 0-255 pixels and emits **logits**.
 
     The output layer has no softmax: train with
     `SparseCategoricalCrossentropy(from_logits=True)` and apply the softmax where
     probabilities are needed. A softmax output with the probability loss saturates on
     unscaled inputs and its clipped loss has zero gradient (measured: stuck at 9.7%).
-    The model is a `keras.Sequential` that can fuse small-batch steps (`dnnlab.fused_steps`).
     """
-    model = FusedStepsSequential(name=f"dense_{config.depth}x{config.width}_{config.activation}")
+    model = keras.Sequential(name=f"dense_{config.depth}x{config.width}_{config.activation}")
     model.add(keras.Input(shape=input_shape, name="pixels"))
     model.add(keras.layers.Flatten(name="flatten"))
     scaling = _input_scaling_layer(config, feature_mean, feature_std)
