@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +64,8 @@ def test_a_failing_worker_is_one_clear_error_and_later_jobs_do_not_start(tmp_pat
     with RunLock(locked.config.run_dir), pytest.raises(DnnlabError) as raised:
         run_all([locked, fine, never], splits, tmp_path)
     message = str(raised.value)
-    assert message.startswith("locked failed (exit 2): dnnlab: error:") and "\n" not in message
+    assert message.startswith("locked failed (exit 2): ") and "\n" not in message
+    assert "lock" in message.removeprefix("locked") and "dnnlab: error" not in message
     assert metrics_of(fine.config)["status"] == COMPLETED  # the run already going was finished, not lost
     assert not never.config.run_dir.exists()
 
@@ -102,3 +104,44 @@ def test_no_room_for_the_shared_data_is_one_clear_error(tmp_path, monkeypatch):
         run_all([job(tmp_path, "one"), job(tmp_path, "two")], synthetic_splits(n_train=64, n_valid=32, n_test=32),
                 tmp_path)
     assert list(tmp_path.glob("splits-*")) == []
+
+
+def workers_mentioning(path) -> list[str]:
+    """Command lines of live `dnnlab.parallel_runs` workers whose arguments lie under `path`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"dnnlab.parallel_runs" in args and any(str(path).encode() in a for a in args):
+            found.append(b" ".join(args).decode(errors="replace"))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux's /proc to find the workers")
+def test_a_failing_parent_ends_its_workers(tmp_path):
+    splits = synthetic_splits(n_train=256, n_valid=64, n_test=64)
+    jobs = [job(tmp_path, name, epochs=400, patience=400) for name in ("first", "second")]
+
+    def on_start(item: Job) -> None:
+        if item.label == "second":
+            raise RuntimeError("the parent breaks")
+
+    with pytest.raises(RuntimeError, match="the parent breaks"):
+        run_all(jobs, splits, tmp_path, on_start=on_start)
+    assert workers_mentioning(tmp_path) == []  # "first" did not go on training as an orphan
+    assert list(tmp_path.glob("splits-*")) == []
+
+
+def test_shared_data_left_by_a_dead_parent_is_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"splits-{dead.stdout.strip()}-abc"
+    stale.mkdir()
+    mine = tmp_path / f"splits-{os.getpid()}-keep"  # a live process's folder stays
+    mine.mkdir()
+    run_all([], synthetic_splits(n_train=64, n_valid=32, n_test=32), tmp_path)
+    assert not stale.exists() and mine.exists()

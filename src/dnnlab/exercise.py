@@ -143,7 +143,8 @@ def phase(run: RunConfig) -> str:
     return "LR search, then training" if run.train.lr == "auto" else f"training (lr={run.train.lr:g})"
 
 
-def train_apart(items: list[PlannedRun], config: ExerciseConfig, splits: Splits, progress: Progress) -> str | None:
+def train_apart(items: list[PlannedRun], config: ExerciseConfig, splits: Splits, progress: Progress,
+                verbose: int | None) -> str | None:
     """Train `items` `config.jobs` at a time, each in its own process; the stopping signal, if any."""
     progress(f"training {len(items)} runs, {config.jobs} at a time in their own processes "
              f"(their output is labelled; --jobs 1 trains one after another)")
@@ -162,7 +163,7 @@ def train_apart(items: list[PlannedRun], config: ExerciseConfig, splits: Splits,
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
     return train_in_parallel(jobs, splits, config.jobs, config.out_dir, on_start=lambda job: progress(
-        f"{job.label}: {phase(job.config)}"), on_done=done, stream=progress.stream)
+        f"{job.label}: {phase(job.config)}"), on_done=done, stream=progress.stream, verbose=verbose)
 
 
 def run_exercise(
@@ -193,7 +194,7 @@ def run_exercise(
     to_train = [item for item in plan if finished_status(item.config) is None]
     trained_apart: set[Path] = set()
     if config.jobs > 1 and len(to_train) > 1:
-        stopped = train_apart(to_train, config, get_splits(), progress)
+        stopped = train_apart(to_train, config, get_splits(), progress, verbose)
         if stopped is not None:
             progress("interrupted; run the same command again to resume (finished runs are reused)")
             return ExerciseResult([], {}, stopped_by=stopped)
