@@ -16,10 +16,7 @@ import sys
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
 from dnnlab.cli_config import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
 from dnnlab.config import ExerciseConfig, SearchConfig
-from dnnlab.errors import DnnlabError
-
-USAGE_ERROR = 2
-INTERRUPTED_EXIT = 128 + signal.SIGINT  # the shell's convention for a Ctrl-C'd command
+from dnnlab.errors import INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
 
 
 class OneLineParser(argparse.ArgumentParser):

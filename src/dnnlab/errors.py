@@ -1,4 +1,9 @@
-"""The one exception type the CLI turns into a one-line message and exit code 2."""
+"""The one exception type the CLI turns into a one-line message and exit code 2, and the exit codes."""
+
+import signal
+
+USAGE_ERROR = 2  # a DnnlabError: one line on stderr
+INTERRUPTED_EXIT = 128 + signal.SIGINT  # the shell's convention for a Ctrl-C'd command
 
 
 class DnnlabError(Exception):

@@ -34,13 +34,11 @@ import numpy as np
 
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
-from dnnlab.errors import DnnlabError
+from dnnlab.errors import INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
 
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 30  # a worker ended by a failing parent gets this long to save, then is killed
 SCRATCH_PREFIX = "splits-"  # + the parent's pid: the shared data of one call, removed at its end
-ERROR_EXIT = 2  # a worker's bad input or failure, with one "dnnlab: error: ..." line on stderr
-INTERRUPTED_EXIT = 128 + signal.SIGINT
 
 
 @dataclass(frozen=True)
@@ -208,7 +206,7 @@ def main(argv: list[str]) -> int:
         result = train(config, load_saved_splits(Path(argv[1])), verbose=int(argv[2]) if len(argv) > 2 else None)
     except DnnlabError as exc:
         print(f"dnnlab: error: {exc}", file=sys.stderr)
-        return ERROR_EXIT
+        return USAGE_ERROR
     except KeyboardInterrupt:  # a signal outside training's own handler (the LR search), or a second one
         print("dnnlab: aborted; the last finished epoch is kept", file=sys.stderr)
         return INTERRUPTED_EXIT
