@@ -41,10 +41,8 @@ def fit_batch_size(model: keras.Model, step_batch_size: int, fused_samples: int 
 
 def fuse_steps(model: keras.Model, step_batch_size: int | None) -> None:
     """Give `model` a `FusedTrainStep` of `step_batch_size` samples, or (None) its own step back."""
-    current = model.__dict__.get("train_step")
-    if step_batch_size is None and current is None:
-        return
-    if isinstance(current, FusedTrainStep) and current.step_batch_size == step_batch_size:
+    current = model.__dict__.get("train_step")  # a FusedTrainStep set here, or None
+    if getattr(current, "step_batch_size", None) == step_batch_size:
         return
     if step_batch_size is None:
         del model.train_step
