@@ -336,8 +336,8 @@ class ExerciseConfig:
     seed: int = 42  # the first seed
     lr: float | str = "auto"  # auto: search each part's LR; textbook: the book's LRs; a number: that LR everywhere
     mc_samples: int = 100  # MC Dropout samples for part e, as in the book
-    # Runs trained at once, each in its own process. On 2 cores two ran at 3.5 s/epoch each where
-    # one alone took 3.0-3.9 s (docs/benchmarks/issue-7.md). Each holds its own model (~2 GB).
+    # On 2 cores two ran at 3.5 s/epoch each where one alone took 3.0-3.9 s
+    # (docs/benchmarks/issue-7.md). Each holds its own model (~2 GB).
     jobs: int = 2  # runs trained at once, each in its own process; 1: one after another in this process
     quick: bool = False  # a data subset and few epochs: the whole pipeline in about a minute (tries, CI)
     quick_subset: int = 2000  # --quick: train on this many images

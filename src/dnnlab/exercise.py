@@ -191,9 +191,9 @@ def run_exercise(
             splits = load_data(plan[0].config)
         return splits
 
-    to_train = [item for item in plan if finished_status(item.config) is None]
+    to_train = [item for item in plan if finished_status(item.config) is None] if config.jobs > 1 else []
     trained_apart: set[Path] = set()
-    if config.jobs > 1 and len(to_train) > 1:
+    if len(to_train) > 1:
         stopped = train_apart(to_train, config, get_splits(), progress, verbose)
         if stopped is not None:
             progress("interrupted; run the same command again to resume (finished runs are reused)")
