@@ -33,8 +33,8 @@ from dnnlab.config import ModelConfig, RunConfig, SearchConfig, for_variant
 from dnnlab.errors import DnnlabError
 from dnnlab.pruning import OptunaPruning
 import dnnlab.search
-from dnnlab.search import (DONE, SurplusTrial, centres_on_range_test, make_objective, open_storage, open_study,
-                           resolve_space, run_search, run_worker, trial_config)
+from dnnlab.search import (DONE, SurplusTrial, baseline_params, centres_on_range_test, make_objective, open_storage,
+                           open_study, resolve_space, run_search, run_worker, trial_config)
 from dnnlab.search_report import search_report
 
 TESTS = Path(__file__).resolve().parent
@@ -94,6 +94,49 @@ def test_trial_config_sets_the_params_and_seed_base_plus_number():
     assert config.train.seed == 107 and config.name == "s-trial7"
     assert config.model.dropout == "alpha" and config.train.epochs == base.train.epochs
     assert trial_config(base, {}, 0, "s").train.lr == 1e-3  # unsearched fields keep the base value
+
+
+def test_the_baseline_is_the_base_config_with_lr_autos_choice_unless_it_has_no_lr_or_lies_outside():
+    space = resolve_space(for_variant("alpha-dropout"), SearchConfig(), suggestion=1e-3)
+    params, how = baseline_params(for_variant("alpha-dropout"), space, auto_lr=4e-4)
+    assert params == {"lr": 4e-4, "batch_size": 32, "dropout_rate": 0.1} and "--lr auto" in how
+    numeric = for_variant("bn", lr=2e-3)
+    params, how = baseline_params(numeric, resolve_space(numeric, SearchConfig()), auto_lr=None)
+    assert params == {"lr": 2e-3, "batch_size": 32} and how == "the base config"
+    batch_only = SearchConfig(space="batch")
+    assert baseline_params(for_variant("bn"), resolve_space(for_variant("bn"), batch_only), None)[0] == {"batch_size": 32}
+    bounded_auto = for_variant("bn", lr="auto")
+    bounds = SearchConfig(lr_low=1e-4, lr_high=1e-2)
+    params, why = baseline_params(bounded_auto, resolve_space(bounded_auto, bounds), auto_lr=None)
+    assert params is None and "no LR" in why
+    odd_batch = for_variant("bn", lr=2e-3, batch_size=48)
+    params, why = baseline_params(odd_batch, resolve_space(odd_batch, SearchConfig()), auto_lr=None)
+    assert params is None and "batch_size 48 lies outside" in why
+    params, why = baseline_params(numeric, resolve_space(numeric, SearchConfig(lr_low=1e-4, lr_high=1e-3)), None)
+    assert params is None and "lr 0.002 lies outside" in why
+
+
+def test_a_new_study_queues_the_baseline_as_trial_0_and_a_joining_worker_adds_none(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    search = SearchConfig(study="s", storage=url)
+    config = for_variant("bn", lr=2e-3)
+    space = resolve_space(config, search)
+    baseline = ({"lr": 2e-3, "batch_size": 32}, "the base config")
+    study, _ = open_study(config, search, space, open_storage(url), baseline=baseline)
+    open_study(config, search, space, open_storage(url), baseline=baseline)
+    [queued] = study.get_trials()
+    assert (queued.number, queued.state, queued.system_attrs["fixed_params"]) == (0, TrialState.WAITING, baseline[0])
+    assert queued.user_attrs == {"baseline": "the base config"}
+    # The first trial a worker asks for is the queued one, with the base seed.
+    trial = study.ask()
+    config_0 = trial_config(config, {"lr": trial.suggest_float("lr", *space.lr, log=True)}, trial.number, "s")
+    assert (trial.number, config_0.train.lr, config_0.train.seed) == (0, 2e-3, config.train.seed)
+    no_lr = for_variant("bn", lr="auto")
+    bounds = SearchConfig(study="t", storage=url, lr_low=1e-4, lr_high=1e-2)
+    bounded_space = resolve_space(no_lr, bounds)
+    study, _ = open_study(no_lr, bounds, bounded_space, open_storage(url),
+                          baseline=baseline_params(no_lr, bounded_space, None))
+    assert study.get_trials() == [] and "no baseline trial: the base config has no LR" in capsys.readouterr().out
 
 
 class ScriptedTrial:
@@ -391,6 +434,16 @@ def test_the_lr_range_is_the_first_range_tests_suggestion_within_the_span(sqlite
     assert (folder / "lr_finder.csv").exists() and (folder / "lr_finder.png").exists()
 
 
+def test_trial_0_is_the_baseline_with_lr_autos_choice_and_the_base_seed(sqlite_run):
+    folder = sqlite_run.out / "search" / sqlite_run.study
+    chosen = json.loads((folder / "lr_search.json").read_text())["chosen_lr"]
+    trials = raw_trials(sqlite_run.url, sqlite_run.study)
+    baselines = [t for t in trials if "baseline" in t.user_attrs and "failed_trial" not in t.system_attrs]
+    assert [t.number for t in baselines] == [0], "exactly one baseline, queued as the first trial"
+    assert baselines[0].params == {"lr": chosen} and baselines[0].user_attrs["seed"] == 42
+    assert baselines[0].user_attrs["baseline"] == "the base config with --lr auto's LR"
+
+
 def test_rerun_counts_toward_the_total_not_n_more(sqlite_run, jax_cache, monkeypatch):
     config = worker_config(sqlite_run.out)
     flags = dict(study=sqlite_run.study, storage=sqlite_run.url, space="lr", heartbeat_interval=1, grace_period=8)
@@ -399,7 +452,7 @@ def test_rerun_counts_toward_the_total_not_n_more(sqlite_run, jax_cache, monkeyp
     def no_second_range_test(*args):
         raise AssertionError("a worker joining a study reuses its range test's suggestion")
 
-    monkeypatch.setattr(dnnlab.search, "range_test_suggestion", no_second_range_test)
+    monkeypatch.setattr(dnnlab.search, "lr_auto", no_second_range_test)
     # Already complete: returns before loading any data (splits=None would load CIFAR-10), adds nothing.
     outcome = run_search(config, SearchConfig(trials=sqlite_run.n_trials, **flags))
     assert len(raw_trials(sqlite_run.url, sqlite_run.study)) == before

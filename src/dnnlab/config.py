@@ -391,6 +391,10 @@ class SearchConfig:
     lr_span: float = 10.0
     dropout_low: float = 0.05  # lowest dropout rate to try
     dropout_high: float = 0.3  # highest dropout rate to try (the textbook uses 0.1)
+    # Optuna's samplers start from random points, and a search that never measures the default
+    # can return something worse than it: 3 of 5 recorded 12-trial bn studies did
+    # (docs/benchmarks/issue-9.md). A new study therefore starts with the default.
+    baseline_trial: bool = True  # trial 0 trains the base config (LR: --lr, else what --lr auto picks)
     # Pruning: from its (prune_warmup_epochs + 1)-th epoch on, a trial stops when its best
     # validation loss so far is worse than this percentile of the finished trials' losses at the
     # same epoch. 50 is the median rule (Optuna's MedianPruner). In three recorded 12-trial bn

@@ -21,6 +21,12 @@ a full study still adds one trial per worker (optuna/optuna#3518). Hence:
     the same instant) is not run: it is marked FAIL with user attribute `surplus` in
     milliseconds. Trial numbers are assigned under a lock on the study row, so the check is exact.
 
+Baseline. A new study's first trial trains the base config, as `dnnlab train` would without a
+search: with `--lr` its LR, else the LR `--lr auto` picks (range test plus confirming search),
+which the workers compute anyway to centre the LR range. Its seed is the base seed, so it is
+the same run as `dnnlab train --lr auto`. The study's best is then never worse than the default
+on the study's own measurements, and search-report marks it when nothing beat it.
+
 Test hook: trials get their data from `dnnlab.search.load_data(config)`; the CI worker script
 (`tests/search_worker.py`) replaces it with synthetic data so that the whole CLI path runs fast.
 """
@@ -48,7 +54,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dnnlab.config import BATCH_SIZES, RunConfig, SearchConfig
 from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
-from dnnlab.lr_finder import lr_find
+from dnnlab.lr_search import search_lr
 from dnnlab.pruning import OptunaPruning
 from dnnlab.train import best_epoch_index, build_for, compile_model, fit_model, load_data
 
@@ -56,6 +62,7 @@ SEARCH_DIR = "search"  # under RunConfig.out
 SQLITE_FILE = "optuna.db"
 SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for SQLite's lock before giving up
 STORAGE_ATTEMPTS = 4  # tries to open a storage whose tables another worker may be creating right now
+BASELINE_ATTR = "baseline"  # trial user attribute: how the baseline trial's values were chosen
 SETTINGS_ATTR = "dnnlab_settings"  # study user attribute: the base config and space every worker must share
 # Fields that may differ between machines of one study: where the data and outputs live.
 MACHINE_LOCAL = {"top": ("name", "out"), "data": ("data_dir", "download")}
@@ -131,11 +138,51 @@ def resolve_space(config: RunConfig, search: SearchConfig, suggestion: float | N
     )
 
 
-def range_test_suggestion(config: RunConfig, splits: Splits, folder: Path) -> float:
-    """Run the LR range test on the base config (its model and batch size); keep its curve in `folder`."""
-    print(f"dnnlab: centring the LR range on an LR range test ({config.lr_search.rule} rule); "
-          "other workers of this study reuse its result", flush=True)
-    return lr_find(config, splits, folder).suggestion
+@dataclass(frozen=True)
+class LRAuto:
+    """What `--lr auto` found for the base config: the range test's suggestion and the LR it chose."""
+
+    suggestion: float  # the LR range's centre
+    chosen: float  # the baseline trial's LR
+
+
+def lr_auto(config: RunConfig, splits: Splits, folder: Path) -> LRAuto:
+    """Run `--lr auto`'s search on the base config (its model and batch size); keep its files in `folder`."""
+    print(f"dnnlab: centring the LR range on an LR range test ({config.lr_search.rule} rule), and running "
+          "--lr auto's confirming search for the baseline trial; other workers of this study reuse the result",
+          flush=True)
+    found = search_lr(config, splits, folder)
+    return LRAuto(suggestion=found.suggestion, chosen=found.chosen_lr)
+
+
+def baseline_params(config: RunConfig, space: SearchSpace, auto_lr: float | None) -> tuple[dict[str, Any] | None, str]:
+    """The searched hyperparameters of the base config, and how they were chosen.
+
+    Returns None and the reason when the base config has no value for a searched hyperparameter
+    (the LR is neither a number nor picked by `--lr auto`) or its value lies outside the space.
+    """
+    lr = config.train.lr if isinstance(config.train.lr, float | int) else auto_lr
+    params: dict[str, Any] = {}
+    if space.lr is not None:
+        if lr is None:
+            return None, "the base config has no LR (pass --lr, or leave a bound out to centre on a range test)"
+        params["lr"] = float(lr)
+    if space.batch_sizes is not None:
+        params["batch_size"] = config.train.batch_size
+    if space.dropout_rate is not None:
+        params["dropout_rate"] = config.model.dropout_rate
+    outside = [f"{name} {value:g}" for name, value in params.items() if not _inside(space, name, value)]
+    if outside:
+        return None, f"the base config's {', '.join(outside)} lies outside the search space"
+    numeric = isinstance(config.train.lr, float | int)
+    return params, "the base config" if numeric or "lr" not in params else "the base config with --lr auto's LR"
+
+
+def _inside(space: SearchSpace, name: str, value: float) -> bool:
+    if name == "batch_size":
+        return value in space.batch_sizes
+    low, high = space.lr if name == "lr" else space.dropout_rate
+    return low <= value <= high
 
 
 def suggest_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
@@ -268,8 +315,10 @@ def _storage_error(url: str, exc: Exception) -> DnnlabError:
 
 def open_study(config: RunConfig, search: SearchConfig, space: SearchSpace,
                storage: optuna.storages.BaseStorage, suggestion: float | None = None,
-               ) -> tuple[optuna.Study, SearchSpace]:
+               baseline: tuple[dict[str, Any] | None, str] | None = None) -> tuple[optuna.Study, SearchSpace]:
     """Create the study or join it; refuse to join one made with a different config or space.
+
+    A new study gets `baseline` (`baseline_params`'s answer) queued as its first trial.
 
     Returns the study and the space to sample: `space`, or, when both this worker and the
     study's creator centred the LR range on a range test (`suggestion`), the creator's range,
@@ -292,6 +341,13 @@ def open_study(config: RunConfig, search: SearchConfig, space: SearchSpace,
     mine = shared_settings(config, space, suggestion)
     theirs = study.user_attrs.get(SETTINGS_ATTR)
     if theirs is None:
+        params, how = baseline or (None, "")
+        if params is not None:
+            # Queued before the settings are written, so no worker that joins runs a trial before it.
+            # skip_if_exists: a worker that started at the same instant may have queued it already.
+            study.enqueue_trial(params, user_attrs={BASELINE_ATTR: how}, skip_if_exists=True)
+        elif baseline is not None:
+            print(f"dnnlab: no baseline trial: {how}", flush=True)
         study.set_user_attr(SETTINGS_ATTR, mine)
         return study, space
     if suggestion is not None and theirs.get("lr_suggestion") is not None:
@@ -463,16 +519,17 @@ def run_search(config: RunConfig, search: SearchConfig, splits: Splits | None = 
     searched_names(config, search)  # a space that cannot work is refused before any storage is made
     url = search.storage or default_storage_url(config.out)
     storage = open_storage(url, search)
-    suggestion = None
+    suggestion = auto_lr = None
     if centres_on_range_test(config, search):
         theirs = stored_settings(storage, study_name(config, search))
         suggestion = theirs.get("lr_suggestion") if theirs else None
         if suggestion is None:
             splits = splits if splits is not None else load_data(config)
-            folder = Path(config.out) / SEARCH_DIR / study_name(config, search)
-            suggestion = range_test_suggestion(config, splits, folder)
+            found = lr_auto(config, splits, Path(config.out) / SEARCH_DIR / study_name(config, search))
+            suggestion, auto_lr = found.suggestion, found.chosen
     space = resolve_space(config, search, suggestion)
-    study, space = open_study(config, search, space, storage, suggestion)
+    baseline = baseline_params(config, space, auto_lr) if search.baseline_trial else None
+    study, space = open_study(config, search, space, storage, suggestion, baseline)
     if space.lr is not None:
         print(f"dnnlab: LR range {space.lr[0]:.3g} .. {space.lr[1]:.3g}", flush=True)
     fail_dead_trials(study)

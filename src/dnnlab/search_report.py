@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dnnlab.atomic import write_bytes_atomic, write_json_atomic
 from dnnlab.config import RunConfig
 from dnnlab.errors import DnnlabError
-from dnnlab.search import SEARCH_DIR, base_config_of, display_url, open_storage, state_counts, trial_config
+from dnnlab.search import BASELINE_ATTR, SEARCH_DIR, base_config_of, display_url, open_storage, state_counts, trial_config
 
 BEST_FILE = "best.json"
 HISTORY_PLOT = "history.png"
@@ -69,8 +69,9 @@ def describe_trial(trial: FrozenTrial) -> str:
     accuracy = attrs.get("valid_accuracy")
     shown_accuracy = f"{accuracy:.4f}" if accuracy is not None else "?"
     epochs = f"best epoch {attrs.get('best_epoch', '?')}/{attrs.get('epochs_run', '?')}"
+    baseline = f"; baseline: {attrs[BASELINE_ATTR]}" if BASELINE_ATTR in attrs else ""
     return (f"#{trial.number:<4d} val_loss {trial.value:.4f}  val_acc {shown_accuracy}  {params}"
-            f"  ({epochs}, seed {attrs.get('seed', '?')})")
+            f"  ({epochs}, seed {attrs.get('seed', '?')}{baseline})")
 
 
 def load_study(name: str, url: str) -> optuna.Study:
