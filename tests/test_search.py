@@ -9,6 +9,7 @@ PostgreSQL: `$DNNLAB_TEST_POSTGRES_URL` (set by .ci/run), else a throwaway serve
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob
 import json
@@ -29,13 +30,14 @@ from optuna.trial import TrialState
 
 from dnnlab.cli import build_parser, main
 from dnnlab.cli_config import config_from_args
-from dnnlab.config import ModelConfig, RunConfig, SearchConfig, for_variant
+from dnnlab.config import ModelConfig, RunConfig, SearchConfig, TrainConfig, for_variant
 from dnnlab.errors import DnnlabError
 from dnnlab.pruning import OptunaPruning
 import dnnlab.search
-from dnnlab.search import (DONE, SurplusTrial, baseline_params, centres_on_range_test, make_objective, open_storage,
-                           open_study, resolve_space, run_search, run_worker, trial_config)
+from dnnlab.search import (DONE, SurplusTrial, baseline_params, centres_on_range_test, fit_trial, make_objective,
+                           open_storage, open_study, resolve_space, run_search, run_worker, trial_config)
 from dnnlab.search_report import search_report
+from dnnlab.train import train
 
 TESTS = Path(__file__).resolve().parent
 WORKER = TESTS / "search_worker.py"
@@ -137,6 +139,17 @@ def test_a_new_study_queues_the_baseline_as_trial_0_and_a_joining_worker_adds_no
     study, _ = open_study(no_lr, bounds, bounded_space, open_storage(url),
                           baseline=baseline_params(no_lr, bounded_space, None))
     assert study.get_trials() == [] and "no baseline trial: the base config has no LR" in capsys.readouterr().out
+
+
+def test_a_trial_trains_as_dnnlab_train_does_1cycle_included(tmp_path, toy_splits):
+    config = RunConfig(name="one", out=str(tmp_path), model=ModelConfig(depth=2, width=16),
+                       train=TrainConfig(lr=0.01, schedule="1cycle", epochs=3, batch_size=64, patience=3))
+    trained = train(config, toy_splits, verbose=0).history
+    searched = fit_trial(config, toy_splits, ScriptedTrial())
+    assert searched["val_loss"] == trained["val_loss"] and searched["loss"] == trained["loss"]
+    constant = fit_trial(dataclasses.replace(config, train=dataclasses.replace(config.train, schedule="constant")),
+                         toy_splits, ScriptedTrial())
+    assert constant["loss"] != searched["loss"]  # so the comparison above can tell whether the cycle ran
 
 
 class ScriptedTrial:

@@ -56,7 +56,7 @@ from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
 from dnnlab.lr_search import search_lr
 from dnnlab.pruning import OptunaPruning
-from dnnlab.train import best_epoch_index, build_for, compile_model, fit_model, load_data
+from dnnlab.train import best_epoch_index, build_for, compile_model, fit_model, load_data, steps_in_fit
 
 SEARCH_DIR = "search"  # under RunConfig.out
 SQLITE_FILE = "optuna.db"
@@ -399,7 +399,7 @@ def fit_trial(config: RunConfig, splits: Splits, trial: optuna.Trial) -> dict[st
     keras.backend.clear_session()  # drop the previous trial's graphs; a worker runs many trials
     keras.utils.set_random_seed(config.train.seed)
     model = build_for(config, splits)
-    compile_model(model, config.train, config.lr)
+    compile_model(model, config.train, config.lr, steps_in_fit(config, splits))  # the 1cycle, when scheduled
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.patience),
         # No TerminateOnNaN: a per-batch check makes Keras wait for every batch's loss
