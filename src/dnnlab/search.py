@@ -25,7 +25,7 @@ Baseline. A new study's first trial trains the base config, as `dnnlab train` wo
 search: with `--lr` its LR, else the LR `--lr auto` picks (range test plus confirming search),
 which the workers compute anyway to centre the LR range. Its seed is the base seed, so it is
 the same run as `dnnlab train --lr auto`. The study's best is then never worse than the default
-on the study's own measurements, and search-report marks it when nothing beat it.
+on the study's own measurements; search-report marks the baseline trial.
 
 Test hook: trials get their data from `dnnlab.search.load_data(config)`; the CI worker script
 (`tests/search_worker.py`) replaces it with synthetic data so that the whole CLI path runs fast.
