@@ -176,6 +176,16 @@ def test_pruning_callback_reports_every_epoch_and_raises_when_told():
     assert trial.reports == [(0, 2.0), (1, 1.5), (2, 1.7)]
 
 
+def test_an_unprunable_trial_reports_every_epoch_but_only_a_diverged_run_stops_it():
+    trial = ScriptedTrial(prune_from=0)
+    callback = OptunaPruning(trial, prunable=False)
+    callback.on_epoch_end(0, {"val_loss": 2.0})
+    callback.on_epoch_end(1, {"val_loss": 1.5})
+    assert trial.reports == [(0, 2.0), (1, 1.5)]
+    with pytest.raises(optuna.TrialPruned, match="diverged"):
+        callback.on_epoch_end(2, {"val_loss": float("inf")})
+
+
 def test_pruning_callback_prunes_a_diverged_run_and_rejects_missing_validation():
     trial = ScriptedTrial()
     with pytest.raises(optuna.TrialPruned, match="diverged"):
@@ -278,6 +288,22 @@ def test_a_trial_created_after_all_slots_are_claimed_is_not_run(tmp_path):
     assert len(study.trials) == 3, "the surplus trial stops this worker's loop"
     assert surplus.state == TrialState.FAIL and surplus.user_attrs["surplus"]
     assert surplus.params == {}  # nothing was sampled, let alone trained
+
+
+class AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+def test_the_baseline_trial_runs_to_its_end_where_a_sampled_one_is_pruned(tmp_path, toy_splits):
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'optuna.db'}"), pruner=AlwaysPrune())
+    config = RunConfig(model=ModelConfig(depth=2, width=16), train=TrainConfig(lr=1e-3, epochs=3, patience=3))
+    search = SearchConfig(space="lr")
+    study.enqueue_trial({"lr": 1e-3}, user_attrs={"baseline": "the base config"})
+    study.optimize(make_objective(config, resolve_space(config, search), toy_splits, "s", n_trials=2), n_trials=2)
+    baseline, sampled = study.trials
+    assert baseline.state == TrialState.COMPLETE and len(baseline.intermediate_values) == 3
+    assert sampled.state == TrialState.PRUNED and len(sampled.intermediate_values) == 1
 
 
 @pytest.mark.parametrize("ends_by", ["returning", "pruning"])  # Optuna fails differently in each case

@@ -22,14 +22,17 @@ class OptunaPruning(keras.callbacks.Callback):
     Args:
         trial: the `optuna.Trial` to report to (its study must minimize `monitor`).
         monitor: the epoch-log key to report; default `"val_loss"`.
+        prunable: False reports every epoch but never stops the trial for the pruner (a run that
+            the others are measured against must reach its end); a diverged run still stops.
     """
 
-    def __init__(self, trial: optuna.Trial, monitor: str = "val_loss"):
+    def __init__(self, trial: optuna.Trial, monitor: str = "val_loss", prunable: bool = True):
         super().__init__()
         if not monitor:
             raise ValueError("OptunaPruning needs a monitor name such as 'val_loss'")
         self.trial = trial
         self.monitor = monitor
+        self.prunable = prunable
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -42,5 +45,5 @@ class OptunaPruning(keras.callbacks.Callback):
         if not math.isfinite(value):
             raise optuna.TrialPruned(f"{self.monitor} is {value} at epoch {epoch + 1}: the run diverged")
         self.trial.report(value, step=epoch)
-        if self.trial.should_prune():
+        if self.prunable and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1} with {self.monitor} {value:.4f}")

@@ -391,8 +391,10 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def fit_trial(config: RunConfig, splits: Splits, trial: optuna.Trial) -> dict[str, list[float]]:
+def fit_trial(config: RunConfig, splits: Splits, trial: optuna.Trial, prunable: bool = True) -> dict[str, list[float]]:
     """Train `config` as `dnnlab train` does (same model, optimizer, early stopping), reporting each epoch.
+
+    `prunable=False` (the baseline trial) reports every epoch but is never pruned.
 
     No run folder: a search keeps its trials in the study; `best.json` retrains the winner fully.
     """
@@ -404,7 +406,7 @@ def fit_trial(config: RunConfig, splits: Splits, trial: optuna.Trial) -> dict[st
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.patience),
         # No TerminateOnNaN: a per-batch check makes Keras wait for every batch's loss
         # (docs/benchmarks/issue-3.md); OptunaPruning prunes a non-finite val_loss at epoch end.
-        OptunaPruning(trial, monitor="val_loss"),
+        OptunaPruning(trial, monitor="val_loss", prunable=prunable),
     ]
     return fit_model(model, config, splits, callbacks, verbose=0)
 
@@ -424,7 +426,8 @@ def make_objective(base: RunConfig, space: SearchSpace, splits: Splits, study_na
         trial.set_user_attr("seed", config.train.seed)
         shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
         print(f"dnnlab: trial {trial.number} on {trial.user_attrs['worker']}: {shown}", flush=True)
-        history = fit_trial(config, splits, trial)
+        # The baseline runs to its end: "never worse than the default" needs the default's value.
+        history = fit_trial(config, splits, trial, prunable=BASELINE_ATTR not in trial.user_attrs)
         try:
             best = best_epoch_index(history)
         except DnnlabError as exc:
