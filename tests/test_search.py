@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 
 from dnnlab.cli import build_parser, main
 from dnnlab.cli_config import config_from_args
-from dnnlab.config import ModelConfig, RunConfig, SearchConfig, TrainConfig, for_variant
+from dnnlab.config import LRSearchConfig, ModelConfig, RunConfig, SearchConfig, TrainConfig, for_variant
 from dnnlab.errors import DnnlabError
 from dnnlab.pruning import OptunaPruning
 import dnnlab.search
@@ -288,6 +288,16 @@ def test_a_trial_created_after_all_slots_are_claimed_is_not_run(tmp_path):
     assert len(study.trials) == 3, "the surplus trial stops this worker's loop"
     assert surplus.state == TrialState.FAIL and surplus.user_attrs["surplus"]
     assert surplus.params == {}  # nothing was sampled, let alone trained
+
+
+def test_without_the_baseline_trial_a_worker_runs_only_the_range_test_and_samples_trial_0(tmp_path, toy_splits):
+    config = RunConfig(out=str(tmp_path), model=ModelConfig(depth=2, width=16), train=TrainConfig(epochs=1),
+                       lr_search=LRSearchConfig(finder_steps=20))
+    search = SearchConfig(study="s", trials=1, space="lr", baseline_trial=False)
+    outcome = run_search(config, search, toy_splits)
+    folder = tmp_path / "search" / "s"
+    assert (folder / "lr_finder.csv").exists() and not (folder / "lr_search.json").exists()
+    assert "baseline" not in outcome.best.user_attrs and outcome.best.number == 0
 
 
 class AlwaysPrune(optuna.pruners.BasePruner):

@@ -54,6 +54,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dnnlab.config import BATCH_SIZES, RunConfig, SearchConfig
 from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
+from dnnlab.lr_finder import lr_find
 from dnnlab.lr_search import search_lr
 from dnnlab.pruning import OptunaPruning
 from dnnlab.train import best_epoch_index, build_for, compile_model, fit_model, load_data, steps_in_fit
@@ -140,17 +141,20 @@ def resolve_space(config: RunConfig, search: SearchConfig, suggestion: float | N
 
 @dataclass(frozen=True)
 class LRAuto:
-    """What `--lr auto` found for the base config: the range test's suggestion and the LR it chose."""
+    """The LR range test's suggestion for the base config and, when asked for, the LR `--lr auto` chose."""
 
     suggestion: float  # the LR range's centre
-    chosen: float  # the baseline trial's LR
+    chosen: float | None  # the baseline trial's LR
 
 
-def lr_auto(config: RunConfig, splits: Splits, folder: Path) -> LRAuto:
-    """Run `--lr auto`'s search on the base config (its model and batch size); keep its files in `folder`."""
-    print(f"dnnlab: centring the LR range on an LR range test ({config.lr_search.rule} rule), and running "
-          "--lr auto's confirming search for the baseline trial; other workers of this study reuse the result",
-          flush=True)
+def lr_auto(config: RunConfig, splits: Splits, folder: Path, for_baseline: bool) -> LRAuto:
+    """Run the LR range test on the base config (its model and batch size), and `--lr auto`'s
+    confirming search after it when `for_baseline`; keep their files in `folder`."""
+    also = ", then --lr auto's confirming search for the baseline trial" if for_baseline else ""
+    print(f"dnnlab: centring the LR range on an LR range test ({config.lr_search.rule} rule){also}; "
+          "other workers of this study reuse the result", flush=True)
+    if not for_baseline:
+        return LRAuto(suggestion=lr_find(config, splits, folder).suggestion, chosen=None)
     found = search_lr(config, splits, folder)
     return LRAuto(suggestion=found.suggestion, chosen=found.chosen_lr)
 
@@ -528,7 +532,8 @@ def run_search(config: RunConfig, search: SearchConfig, splits: Splits | None = 
         suggestion = theirs.get("lr_suggestion") if theirs else None
         if suggestion is None:
             splits = splits if splits is not None else load_data(config)
-            found = lr_auto(config, splits, Path(config.out) / SEARCH_DIR / study_name(config, search))
+            folder = Path(config.out) / SEARCH_DIR / study_name(config, search)
+            found = lr_auto(config, splits, folder, for_baseline=search.baseline_trial)
             suggestion, auto_lr = found.suggestion, found.chosen
     space = resolve_space(config, search, suggestion)
     baseline = baseline_params(config, space, auto_lr) if search.baseline_trial else None
