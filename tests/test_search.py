@@ -105,8 +105,8 @@ def test_the_baseline_is_the_base_config_with_lr_autos_choice_unless_it_has_no_l
     numeric = for_variant("bn", lr=2e-3)
     params, how = baseline_params(numeric, resolve_space(numeric, SearchConfig()), auto_lr=None)
     assert params == {"lr": 2e-3, "batch_size": 32} and how == "the base config"
-    batch_only = SearchConfig(space="batch")
-    assert baseline_params(for_variant("bn"), resolve_space(for_variant("bn"), batch_only), None)[0] == {"batch_size": 32}
+    textbook = for_variant("bn")
+    assert baseline_params(textbook, resolve_space(textbook, SearchConfig(space="batch")), None)[0] == {"batch_size": 32}
     bounded_auto = for_variant("bn", lr="auto")
     bounds = SearchConfig(lr_low=1e-4, lr_high=1e-2)
     params, why = baseline_params(bounded_auto, resolve_space(bounded_auto, bounds), auto_lr=None)

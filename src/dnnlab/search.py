@@ -165,7 +165,8 @@ def baseline_params(config: RunConfig, space: SearchSpace, auto_lr: float | None
     Returns None and the reason when the base config has no value for a searched hyperparameter
     (the LR is neither a number nor picked by `--lr auto`) or its value lies outside the space.
     """
-    lr = config.train.lr if isinstance(config.train.lr, float | int) else auto_lr
+    numeric = isinstance(config.train.lr, float | int)
+    lr = config.train.lr if numeric else auto_lr
     params: dict[str, Any] = {}
     if space.lr is not None:
         if lr is None:
@@ -178,7 +179,6 @@ def baseline_params(config: RunConfig, space: SearchSpace, auto_lr: float | None
     outside = [f"{name} {value:g}" for name, value in params.items() if not _inside(space, name, value)]
     if outside:
         return None, f"the base config's {', '.join(outside)} lies outside the search space"
-    numeric = isinstance(config.train.lr, float | int)
     return params, "the base config" if numeric or "lr" not in params else "the base config with --lr auto's LR"
 
 

@@ -19,7 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 from dnnlab.atomic import write_bytes_atomic, write_json_atomic
 from dnnlab.config import RunConfig
 from dnnlab.errors import DnnlabError
-from dnnlab.search import BASELINE_ATTR, SEARCH_DIR, base_config_of, display_url, open_storage, state_counts, trial_config
+from dnnlab.search import (BASELINE_ATTR, SEARCH_DIR, base_config_of, display_url, open_storage, state_counts,
+                           trial_config)
 
 BEST_FILE = "best.json"
 HISTORY_PLOT = "history.png"
