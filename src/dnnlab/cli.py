@@ -16,7 +16,7 @@ import sys
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
 from dnnlab.cli_config import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
 from dnnlab.config import ExerciseConfig, SearchConfig
-from dnnlab.errors import INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
+from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = argv
         return args.handler(args)
     except DnnlabError as exc:
-        print(f"dnnlab: error: {exc}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:  # a Ctrl-C outside training's own handler (loading data, a second Ctrl-C)
         hint = f"; {resume_hint(args)}" if args is not None else ""

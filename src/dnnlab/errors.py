@@ -3,6 +3,7 @@
 import signal
 
 USAGE_ERROR = 2  # a DnnlabError: one line on stderr
+ERROR_PREFIX = "dnnlab: error: "  # how that line starts (parallel_runs reads a worker's reason after it)
 INTERRUPTED_EXIT = 128 + signal.SIGINT  # the shell's convention for a Ctrl-C'd command
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
-from dnnlab.errors import INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
+from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
 
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 30  # a worker ended by a failing parent gets this long to save, then is killed
@@ -86,7 +86,7 @@ def _failure(worker: _Worker) -> str:
     """One line: which run failed and why, from its exit status and last output line."""
     code = worker.process.returncode
     how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"failed (exit {code})"
-    reason = worker.last_line.removeprefix("dnnlab: error: ") or "no output"
+    reason = worker.last_line.removeprefix(ERROR_PREFIX) or "no output"
     return f"{worker.job.label} {how}: {reason}"
 
 
@@ -205,7 +205,7 @@ def main(argv: list[str]) -> int:
         config = RunConfig.from_dict(json.loads(Path(argv[0]).read_text()))
         result = train(config, load_saved_splits(Path(argv[1])), verbose=int(argv[2]) if len(argv) > 2 else None)
     except DnnlabError as exc:
-        print(f"dnnlab: error: {exc}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:  # a signal outside training's own handler (the LR search), or a second one
         print("dnnlab: aborted; the last finished epoch is kept", file=sys.stderr)
