@@ -345,13 +345,14 @@ def open_study(config: RunConfig, search: SearchConfig, space: SearchSpace,
     mine = shared_settings(config, space, suggestion)
     theirs = study.user_attrs.get(SETTINGS_ATTR)
     if theirs is None:
-        params, how = baseline or (None, "")
-        if params is not None:
-            # Queued before the settings are written, so no worker that joins runs a trial before it.
-            # skip_if_exists: a worker that started at the same instant may have queued it already.
-            study.enqueue_trial(params, user_attrs={BASELINE_ATTR: how}, skip_if_exists=True)
-        elif baseline is not None:
-            print(f"dnnlab: no baseline trial: {how}", flush=True)
+        if baseline is not None:
+            params, how = baseline
+            if params is None:
+                print(f"dnnlab: no baseline trial: {how}", flush=True)
+            else:
+                # Queued before the settings are written, so no worker that joins runs a trial before it.
+                # skip_if_exists: a worker that started at the same instant may have queued it already.
+                study.enqueue_trial(params, user_attrs={BASELINE_ATTR: how}, skip_if_exists=True)
         study.set_user_attr(SETTINGS_ATTR, mine)
         return study, space
     if suggestion is not None and theirs.get("lr_suggestion") is not None:
