@@ -21,7 +21,8 @@ from dnnlab.exercise import Progress, part_config, run_exercise
 from dnnlab.mc_dropout_report import REPORT_FILE as MC_FILE
 from dnnlab.train import Result
 from dnnlab.exercise_report import (
-    RunRecord, Stat, answers, describe_run, verdict, epochs_to_reach, mc_figure, results_json, table_rows, write_report,
+    RunRecord, Stat, answers, describe_run, verdict, epochs_to_reach, mc_figure, results_json, table_rows,
+    write_report,
 )
 from tests.conftest import synthetic_splits
 
