@@ -97,7 +97,9 @@ class Contender:
         label, _, command = spec.partition("=")
         words = shlex.split(command or label)
         if not words or words[0] not in STACK_SCRIPTS:
-            raise SystemExit(f"bench: --contender {spec!r} must be LABEL=STACK [FLAGS], STACK in {sorted(STACK_SCRIPTS)}")
+            raise SystemExit(
+                f"bench: --contender {spec!r} must be LABEL=STACK [FLAGS], STACK in {sorted(STACK_SCRIPTS)}"
+            )
         return cls(label=label, stack=words[0], args=words[1:])
 
 
@@ -105,10 +107,20 @@ class Worker:
     """A running worker process that trains one epoch per request (see protocol.py)."""
 
     def __init__(self, python: Path | str, contender: Contender, variant: str, batch: int, train_size: int):
-        command = [str(python), str(STACK_SCRIPTS[contender.stack]), "--variant", variant,
-                   "--batch-size", str(batch), "--train-size", str(train_size), *contender.args]
-        self.process = subprocess.Popen(command, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, bufsize=1)
+        command = [
+            str(python),
+            str(STACK_SCRIPTS[contender.stack]),
+            "--variant",
+            variant,
+            "--batch-size",
+            str(batch),
+            "--train-size",
+            str(train_size),
+            *contender.args,
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
         self.build_seconds = self._read("ready")["build_seconds"]
 
     def _read(self, event: str) -> dict:
@@ -133,8 +145,9 @@ class Worker:
             self.process.wait(timeout=60)
 
 
-def run_cell(pythons: dict[str, Path | str], contenders: list[Contender], variant: str, batch: int,
-             epochs: int, train_size: int) -> dict[str, dict]:
+def run_cell(
+    pythons: dict[str, Path | str], contenders: list[Contender], variant: str, batch: int, epochs: int, train_size: int
+) -> dict[str, dict]:
     """Build, warm up and time every contender on one (variant, batch) cell, interleaved."""
     workers: dict[str, Worker] = {}
     results: dict[str, dict] = {}
@@ -142,9 +155,12 @@ def run_cell(pythons: dict[str, Path | str], contenders: list[Contender], varian
         for c in contenders:  # one at a time, so build times are not inflated by each other
             workers[c.label] = Worker(pythons[c.stack], c, variant, batch, train_size)
         for label, worker in workers.items():
-            results[label] = {"build_seconds": worker.build_seconds,
-                              "warmup_epoch_seconds": worker.epoch()["seconds"],
-                              "epoch_seconds": [], "epoch_cpu_seconds": []}
+            results[label] = {
+                "build_seconds": worker.build_seconds,
+                "warmup_epoch_seconds": worker.epoch()["seconds"],
+                "epoch_seconds": [],
+                "epoch_cpu_seconds": [],
+            }
         order = list(workers)
         for round_ in range(epochs):
             for label in order if round_ % 2 == 0 else order[::-1]:  # ABBA: cancels slow drifts
@@ -175,13 +191,18 @@ def markdown_tables(report: dict) -> str:
     for cell in report["cells"]:
         r = cell["results"]
         row = [cell["variant"], str(cell["batch"])]
-        row += [f"{r[label]['median_epoch_seconds']:.2f} ({r[label]['median_epoch_cpu_seconds']:.1f})"
-                for label in labels]
-        row += [f"{r[label]['median_epoch_seconds'] / r[ref]['median_epoch_seconds']:.2f} "
-                f"({r[label]['median_epoch_cpu_seconds'] / r[ref]['median_epoch_cpu_seconds']:.2f})"
-                for label in others]
-        row += [f"{percent_of_ceiling(flops, r[label]['median_epoch_seconds'], cell['ceiling_gflops']):.0f}%"
-                for label in labels]
+        row += [
+            f"{r[label]['median_epoch_seconds']:.2f} ({r[label]['median_epoch_cpu_seconds']:.1f})" for label in labels
+        ]
+        row += [
+            f"{r[label]['median_epoch_seconds'] / r[ref]['median_epoch_seconds']:.2f} "
+            f"({r[label]['median_epoch_cpu_seconds'] / r[ref]['median_epoch_cpu_seconds']:.2f})"
+            for label in others
+        ]
+        row += [
+            f"{percent_of_ceiling(flops, r[label]['median_epoch_seconds'], cell['ceiling_gflops']):.0f}%"
+            for label in labels
+        ]
         row.append(f"{cell['ceiling_gflops']:.0f}")
         lines.append("| " + " | ".join(row) + " |")
     head = ["variant", "batch"] + [f"{label} {what}" for label in labels for what in ("build s", "compile s")]
@@ -204,8 +225,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="comma-separated batch sizes")
     parser.add_argument("--epochs", type=int, default=3, help="measured epochs per cell after the warm-up")
     parser.add_argument("--train-size", type=int, default=45_000, help="training images per epoch")
-    parser.add_argument("--contender", action="append", default=None, metavar="LABEL=STACK [FLAGS]",
-                        help="a worker to time (repeatable); default: dnnlab=dnnlab and tf=tf")
+    parser.add_argument(
+        "--contender",
+        action="append",
+        default=None,
+        metavar="LABEL=STACK [FLAGS]",
+        help="a worker to time (repeatable); default: dnnlab=dnnlab and tf=tf",
+    )
     parser.add_argument("--tf-venv", type=Path, default=HERE / ".venv-tf", help="the reference's virtualenv")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for bench.json and bench.md")
     args = parser.parse_args(argv)
@@ -223,10 +249,19 @@ def main(argv: list[str] | None = None) -> int:
     flops = training_flops_per_sample()
     report = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": _cpu_count()},
-        "versions": {"dnnlab-python": platform.python_version(), "keras (dnnlab)": version_of(sys.executable, "keras", prelude="import dnnlab; "),
-                     "jax": version_of(sys.executable, "jax"),
-                     **({"tensorflow": version_of(pythons["tf"], "tensorflow"),
-                         "keras (tf)": version_of(pythons["tf"], "keras")} if "tf" in pythons else {})},
+        "versions": {
+            "dnnlab-python": platform.python_version(),
+            "keras (dnnlab)": version_of(sys.executable, "keras", prelude="import dnnlab; "),
+            "jax": version_of(sys.executable, "jax"),
+            **(
+                {
+                    "tensorflow": version_of(pythons["tf"], "tensorflow"),
+                    "keras (tf)": version_of(pythons["tf"], "keras"),
+                }
+                if "tf" in pythons
+                else {}
+            ),
+        },
         "contenders": [vars(c) for c in contenders],
         "train_size": args.train_size,
         "flops_per_sample": flops,
@@ -239,18 +274,22 @@ def main(argv: list[str] | None = None) -> int:
             # Timed next to the cell, so a busy machine lowers the ceiling and the cell alike.
             ceiling = matmul_ceiling()
             results = run_cell(pythons, contenders, variant, batch, args.epochs, args.train_size)
-            report["cells"].append({"variant": variant, "batch": batch, "ceiling_gflops": ceiling,
-                                    "results": results})
+            report["cells"].append({"variant": variant, "batch": batch, "ceiling_gflops": ceiling, "results": results})
             summary = ", ".join(f"{k} {v['median_epoch_seconds']:.2f}" for k, v in results.items())
-            print(f"bench: {variant} batch {batch}: s/epoch {summary}; ceiling {ceiling:.0f} GFLOP/s "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"bench: {variant} batch {batch}: s/epoch {summary}; ceiling {ceiling:.0f} GFLOP/s "
+                f"({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     report["ceiling_gflops"] = max(cell["ceiling_gflops"] for cell in report["cells"])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown_tables(report)
     (args.out / "bench.md").write_text(table)
-    print(f"bench: best ceiling {report['ceiling_gflops']:.0f} GFLOP/s; "
-          f"model {report['flops_per_epoch'] / 1e9:.1f} GFLOP/epoch\n{table}bench: wrote {args.out}/bench.json")
+    print(
+        f"bench: best ceiling {report['ceiling_gflops']:.0f} GFLOP/s; "
+        f"model {report['flops_per_epoch'] / 1e9:.1f} GFLOP/epoch\n{table}bench: wrote {args.out}/bench.json"
+    )
     return 0
 
 

@@ -1,7 +1,7 @@
 """dnnlab's side of the benchmark: the library's own model and compile step, timed per epoch.
 
-The model comes from `dnnlab.train.build_for` and is compiled by `dnnlab.train.compile_model`,
-and `fit` gets its batches from `dnnlab.fused_steps.fit_batch_size`, exactly as `dnnlab train`
+The model comes from `dnnlab.training.train.build_for` and is compiled by `dnnlab.training.train.compile_model`,
+and `fit` gets its batches from `dnnlab.models.fused_steps.use_fused_steps`, exactly as `dnnlab train`
 does; one epoch is a `fit` over the 45,000 random images without validation, as in the
 TensorFlow reference.
 
@@ -20,12 +20,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--variant", default="elu")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--train-size", type=int, default=45_000)
-    parser.add_argument("--fused-samples", type=int, default=None,
-                        help="samples per compiled call of fused steps (default: dnnlab's; 0: one step per call)")
-    parser.add_argument("--steps-per-execution", type=int, default=1,
-                        help="batches per compiled call (Keras's compile argument; dnnlab uses 1)")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="set an environment variable before Keras/XLA start (e.g. XLA_FLAGS)")
+    parser.add_argument(
+        "--fused-samples",
+        type=int,
+        default=None,
+        help="samples per compiled call of fused steps (default: dnnlab's; 0: one step per call)",
+    )
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=1,
+        help="batches per compiled call (Keras's compile argument; dnnlab uses 1)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set an environment variable before Keras/XLA start (e.g. XLA_FLAGS)",
+    )
     return parser.parse_args()
 
 
@@ -43,8 +56,9 @@ def main() -> None:
 
         from dnnlab.config import for_variant
         from dnnlab.data import make_splits
-        from dnnlab.fused_steps import fit_batch_size
-        from dnnlab.train import build_for, compile_model
+        from dnnlab.models.build import build_for
+        from dnnlab.models.compile import compile_model
+        from dnnlab.models.fused_steps import use_fused_steps
 
         config = for_variant(args.variant, batch_size=args.batch_size)
         images, labels = random_cifar_like(VALID_SIZE + args.train_size)
@@ -56,7 +70,7 @@ def main() -> None:
         # An experiment knob only: measured no gain (docs/benchmarks/issue-7.md), and with N > 1
         # per-batch callbacks such as 1cycle would fire once per N batches. Read at the first fit.
         model.steps_per_execution = args.steps_per_execution
-        batch_size = fit_batch_size(model, config.train.batch_size, fused_samples=args.fused_samples)
+        batch_size = use_fused_steps(model, config.train.batch_size, fused_samples=args.fused_samples)
         return lambda: model.fit(splits.x_train, splits.y_train, batch_size=batch_size, epochs=1, verbose=0)
 
     serve(build)

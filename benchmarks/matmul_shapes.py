@@ -73,8 +73,10 @@ def main() -> None:
     numpy_s = epoch_seconds(pairs, np.matmul, args.batch, args.repeats)
     backend_s = epoch_seconds(tensors, backend_matmul, args.batch, args.repeats)
     ceiling = max(ceiling_before, matmul_ceiling())
-    print(f"batch {args.batch}: {flops / 1e9:.1f} GFLOP of matmuls per {TRAIN_SIZE}-image epoch; "
-          f"ceiling (2048^2 numpy, best of before/after) {ceiling:.0f} GFLOP/s")
+    print(
+        f"batch {args.batch}: {flops / 1e9:.1f} GFLOP of matmuls per {TRAIN_SIZE}-image epoch; "
+        f"ceiling (2048^2 numpy, best of before/after) {ceiling:.0f} GFLOP/s"
+    )
     for label, seconds in (("numpy BLAS", numpy_s), (f"keras.ops.matmul ({keras.backend.backend()})", backend_s)):
         rate = flops / seconds / 1e9
         print(f"  {label}: {seconds:.3f} s/epoch, {rate:.0f} GFLOP/s = {100 * rate / ceiling:.0f}% of the ceiling")

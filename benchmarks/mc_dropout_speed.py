@@ -16,14 +16,13 @@ import resource
 import statistics
 import time
 
+import keras
 import numpy as np
 
 import dnnlab  # noqa: F401  (sets the Keras backend)
-import keras
-
 from dnnlab.data import load_cifar10
-from dnnlab.mc_dropout import MCDropout
-from dnnlab.train import EVAL_BATCH_SIZE
+from dnnlab.models.compile import EVAL_BATCH_SIZE
+from dnnlab.uncertainty.mc_dropout import MCDropout
 
 
 def peak_rss_mib() -> float:
@@ -42,8 +41,14 @@ def timed(label: str, fn, repeats: int) -> tuple[dict, object]:
         walls.append(time.perf_counter() - start_wall)
         cpus.append(time.process_time() - start_cpu)
         print(f"  {label}: {walls[-1]:.3f} s wall, {cpus[-1]:.3f} s CPU", flush=True)
-    stats = {"first_call_wall": first[0], "first_call_cpu": first[1], "walls": walls, "cpus": cpus,
-             "median_wall": statistics.median(walls), "median_cpu": statistics.median(cpus)}
+    stats = {
+        "first_call_wall": first[0],
+        "first_call_cpu": first[1],
+        "walls": walls,
+        "cpus": cpus,
+        "median_wall": statistics.median(walls),
+        "median_cpu": statistics.median(cpus),
+    }
     return stats, result
 
 
@@ -53,19 +58,23 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5, help="timed calls of the cached sampler")
-    parser.add_argument("--naive-repeats", type=int, default=3,
-                        help="timed calls of the naive sampler; 0 skips it")
+    parser.add_argument("--naive-repeats", type=int, default=3, help="timed calls of the naive sampler; 0 skips it")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     data = load_cifar10(args.data_dir, download=False)
     x, y = data.x_test.astype(np.float32), data.y_test
     model = keras.saving.load_model(args.model)
-    results: dict = {"model": args.model, "images": len(x), "samples": args.samples,
-                     "load_average_start": os.getloadavg()}
+    results: dict = {
+        "model": args.model,
+        "images": len(x),
+        "samples": args.samples,
+        "load_average_start": os.getloadavg(),
+    }
     print(f"deterministic predict over {len(x)} images", flush=True)
-    results["deterministic"], _ = timed("deterministic", lambda: model.predict(x, batch_size=EVAL_BATCH_SIZE,
-                                                                               verbose=0), args.repeats)
+    results["deterministic"], _ = timed(
+        "deterministic", lambda: model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0), args.repeats
+    )
     rss_before = peak_rss_mib()
     cached = MCDropout(model)
     print(f"cached MC Dropout ({args.samples} samples, trunk cached: {cached.uses_trunk})", flush=True)
@@ -74,12 +83,12 @@ def main() -> None:
     if args.naive_repeats > 0:
         naive = MCDropout(model, cache_trunk=False)
         print(f"naive MC Dropout ({args.samples} samples, whole network)", flush=True)
-        results["naive"], slow = timed("naive", lambda: naive.predict(x, args.samples, args.seed),
-                                       args.naive_repeats)
+        results["naive"], slow = timed("naive", lambda: naive.predict(x, args.samples, args.seed), args.naive_repeats)
         # Same seed, but the default steps differ (838 vs 27 images share a draw), so the masks
         # differ: these gaps are Monte Carlo noise. Tests check equality with equal steps.
-        results["accuracy"] = {name: float(np.mean(p.mean_probs.argmax(axis=1) == y))
-                               for name, p in (("cached", fast), ("naive", slow))}
+        results["accuracy"] = {
+            name: float(np.mean(p.mean_probs.argmax(axis=1) == y)) for name, p in (("cached", fast), ("naive", slow))
+        }
         results["mean_abs_mean_prob_difference"] = float(np.abs(fast.mean_probs - slow.mean_probs).mean())
         results["max_abs_mean_prob_difference"] = float(np.abs(fast.mean_probs - slow.mean_probs).max())
         results["speedup_median_wall"] = results["naive"]["median_wall"] / results["cached"]["median_wall"]
@@ -88,9 +97,12 @@ def main() -> None:
     for name in ("deterministic", "cached", "naive"):
         if name in results:
             r = results[name]
-            print(f"{name}: median {r['median_wall']:.3f} s wall, {r['median_cpu']:.3f} s CPU; "
-                  f"first call {r['first_call_wall']:.3f} s wall")
+            print(
+                f"{name}: median {r['median_wall']:.3f} s wall, {r['median_cpu']:.3f} s CPU; "
+                f"first call {r['first_call_wall']:.3f} s wall"
+            )
     print(f"load average {results['load_average_start']} -> {results['load_average_end']}")
+
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -58,5 +58,10 @@ def serve(build: Callable[[], Callable[[], None]]) -> None:
         started, cpu_started = time.perf_counter(), time.process_time()
         train_one_epoch()
         # CPU seconds (all threads) are far less sensitive than wall time to other jobs on the machine.
-        send({"event": "epoch", "seconds": time.perf_counter() - started,
-              "cpu_seconds": time.process_time() - cpu_started})
+        send(
+            {
+                "event": "epoch",
+                "seconds": time.perf_counter() - started,
+                "cpu_seconds": time.process_time() - cpu_started,
+            }
+        )

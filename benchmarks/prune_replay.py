@@ -38,8 +38,10 @@ def pruned_at(curve: list[float], others: list[list[float]], percentile: float, 
 
 def completed_curves(storage: str, name: str) -> dict[int, list[float]]:
     study = optuna.load_study(study_name=name, storage=storage)
-    return {t.number: [t.intermediate_values[k] for k in sorted(t.intermediate_values)]
-            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    return {
+        t.number: [t.intermediate_values[k] for k in sorted(t.intermediate_values)]
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    }
 
 
 def history_curve(path: Path) -> list[float]:
@@ -74,6 +76,7 @@ def main() -> None:
                 cells.append(pruned_at(completed[best_number], others, percentile, warmup))
                 shown = " | ".join("-" if cell is None else str(cell) for cell in cells)
                 print(f"| {name} | {percentile:g} | {warmup} | {shown} |")
+
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@ An LR search trains the same architecture several times with different learning 
 Keras 3 on JAX the expensive part of a fresh candidate is not building the model but tracing
 and XLA-compiling its train step during the first epoch. This script times, per candidate,
 (a) a fresh model: build + compile + `--epochs` epochs, against (b) the compiled model reset
-in place with `dnnlab.model_state.capture` / `restore` (what the LR search uses), and checks
+in place with `dnnlab.models.state.capture` / `restore` (what the LR search uses), and checks
 that (b) reproduces (a)'s losses.
 
     .venv/bin/python benchmarks/reuse_compiled.py --variant bn --train-size 4500 --epochs 1
@@ -20,14 +20,14 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import keras  # noqa: E402
-
-from dnnlab import model_state  # noqa: E402
 from dnnlab.config import for_variant  # noqa: E402
 from dnnlab.data import make_splits  # noqa: E402
-from dnnlab.train import build_for, compile_model  # noqa: E402
+from dnnlab.models import state as model_state  # noqa: E402
+from dnnlab.models.build import build_for  # noqa: E402
+from dnnlab.models.compile import compile_model  # noqa: E402
 from protocol import VALID_SIZE, random_cifar_like  # noqa: E402
 
 
@@ -47,8 +47,9 @@ def main() -> None:
 
     def fit(model):
         keras.utils.set_random_seed(config.train.seed)  # same shuffling on both paths
-        history = model.fit(splits.x_train, splits.y_train, batch_size=args.batch_size, epochs=args.epochs,
-                            verbose=0, shuffle=False)
+        history = model.fit(
+            splits.x_train, splits.y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0, shuffle=False
+        )
         return history.history["loss"]
 
     def fresh_model(lr):
@@ -78,8 +79,10 @@ def main() -> None:
         print(f"reused lr={lr:g}: {reuse_seconds[-1]:.2f} s, loss {reuse_losses[-1]}", flush=True)
 
     gap = float(np.max(np.abs(np.array(fresh_losses) - np.array(reuse_losses))))
-    print(f"fresh total {sum(fresh_seconds):.1f} s; reused total {setup_seconds + sum(reuse_seconds):.1f} s "
-          f"(setup {setup_seconds:.1f} s); largest loss difference fresh vs reused: {gap:.2e}")
+    print(
+        f"fresh total {sum(fresh_seconds):.1f} s; reused total {setup_seconds + sum(reuse_seconds):.1f} s "
+        f"(setup {setup_seconds:.1f} s); largest loss difference fresh vs reused: {gap:.2e}"
+    )
 
 
 if __name__ == "__main__":

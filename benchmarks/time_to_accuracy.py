@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dnnlab.train import HISTORY_FILE, read_history
+from dnnlab.training.history import read_history_csv
+from dnnlab.training.run_dir import HISTORY_FILE
 
 
 def early_stop_epochs(val_losses: list[float], patience: int) -> tuple[int, int]:
@@ -54,11 +55,21 @@ def analyse(history: dict[str, list[float]], patiences: list[int], thresholds: l
     stops = {}
     for patience in patiences:
         run, best = early_stop_epochs(history["val_loss"], patience)
-        stops[patience] = {"epochs_run": run, "best_epoch": best, "epochs_after_best": run - best,
-                           "val_accuracy_at_best": accuracy[best - 1], "seconds": float(seconds[run - 1]),
-                           "seconds_to_best": float(seconds[best - 1])}
-    return {"epochs": len(accuracy), "median_epoch_seconds": float(np.median(history["epoch_time"])),
-            "max_val_accuracy": max(accuracy), "reached": reached, "early_stopping": stops}
+        stops[patience] = {
+            "epochs_run": run,
+            "best_epoch": best,
+            "epochs_after_best": run - best,
+            "val_accuracy_at_best": accuracy[best - 1],
+            "seconds": float(seconds[run - 1]),
+            "seconds_to_best": float(seconds[best - 1]),
+        }
+    return {
+        "epochs": len(accuracy),
+        "median_epoch_seconds": float(np.median(history["epoch_time"])),
+        "max_val_accuracy": max(accuracy),
+        "reached": reached,
+        "early_stopping": stops,
+    }
 
 
 def main() -> None:
@@ -69,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     patiences = [int(v) for v in args.patience.split(",")]
     thresholds = [float(v) for v in args.thresholds.split(",")]
-    report = {str(run): analyse(read_history(run / HISTORY_FILE), patiences, thresholds) for run in args.runs}
+    report = {str(run): analyse(read_history_csv(run / HISTORY_FILE), patiences, thresholds) for run in args.runs}
     print(json.dumps(report, indent=2))
 
 

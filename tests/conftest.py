@@ -11,7 +11,15 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+from dnnlab import log  # noqa: E402
 from dnnlab.data import BATCHES_DIR, DATA_ENV, META_FILE, TEST_FILE, TRAIN_FILES, Splits, file_md5, make_splits  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def dnnlab_log_lines():
+    """The `dnnlab` logger shown as the CLI shows it (stdout/stderr), so tests read it with capsys."""
+    log.configure()
+
 
 LABEL_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
 
@@ -39,16 +47,22 @@ def fake_cifar(tmp_path):
     return write_fake_cifar(tmp_path / "data")
 
 
-def synthetic_splits(n_train: int = 512, n_valid: int = 256, n_test: int = 256, seed: int = 0,
-                     noise: float = 40.0) -> Splits:
+def synthetic_splits(
+    n_train: int = 512, n_valid: int = 256, n_test: int = 256, seed: int = 0, noise: float = 40.0
+) -> Splits:
     """Learnable toy images: each class is a fixed random 0-255 pattern plus noise."""
     rng = np.random.default_rng(seed)
     prototypes = rng.uniform(0, 255, size=(10, 32, 32, 3))
     n = n_train + n_valid + n_test
     labels = rng.integers(0, 10, size=n)
     images = np.clip(prototypes[labels] + rng.normal(0, noise, size=(n, 32, 32, 3)), 0, 255).astype(np.uint8)
-    return make_splits(images[: n_valid + n_train], labels[: n_valid + n_train],
-                       images[n_valid + n_train:], labels[n_valid + n_train:], valid_size=n_valid)
+    return make_splits(
+        images[: n_valid + n_train],
+        labels[: n_valid + n_train],
+        images[n_valid + n_train :],
+        labels[n_valid + n_train :],
+        valid_size=n_valid,
+    )
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import dnnlab  # noqa: F401  (sets the Keras backend)
 import dnnlab.data
-import dnnlab.fused_steps
-import dnnlab.train
-from dnnlab.callbacks import EpochTimer
+import dnnlab.models.fused_steps
+import dnnlab.training.train
+from dnnlab.training.callbacks import EpochTimer
 
 HOLD_LIMIT_SECONDS = 300  # a held run that nobody releases or kills must not live forever
 # Two 32-sample steps per compiled call: runs still fuse steps, as they do for real, and a
@@ -68,7 +68,7 @@ class ScriptedEpochTimer(EpochTimer):
 
 def install_faults(environ=os.environ) -> None:
     """Apply the DNNLAB_TEST_* settings to this process."""
-    dnnlab.fused_steps.FUSED_SAMPLES = FUSED_SAMPLES_IN_TESTS
+    dnnlab.models.fused_steps.FUSED_SAMPLES = FUSED_SAMPLES_IN_TESTS
     if environ.get("DNNLAB_TEST_CHECKSUMS"):
         checksums = json.loads(Path(environ["DNNLAB_TEST_CHECKSUMS"]).read_text())
         # In place: the loader's functions hold this dict as their default argument.
@@ -77,7 +77,7 @@ def install_faults(environ=os.environ) -> None:
     hold = environ.get("DNNLAB_TEST_HOLD")
     nan_epoch = int(environ["DNNLAB_TEST_NAN_EPOCH"]) if environ.get("DNNLAB_TEST_NAN_EPOCH") else None
     if hold or nan_epoch:
-        dnnlab.train.EpochTimer = lambda: ScriptedEpochTimer(hold, nan_epoch)
+        dnnlab.training.train.EpochTimer = lambda: ScriptedEpochTimer(hold, nan_epoch)
 
 
 if __name__ == "__main__":

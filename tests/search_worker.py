@@ -3,7 +3,7 @@
 Usage: python tests/search_worker.py [dnnlab search flags...]
 
 It runs the real CLI (`dnnlab.cli.main(["search", ...])`) after two test-only substitutions:
-  * `dnnlab.search.load_data`, the documented test hook, returns `tests.conftest.synthetic_splits`;
+  * `dnnlab.search.run.load_data`, the documented test hook, returns `tests.conftest.synthetic_splits`;
   * each epoch sleeps $SEARCH_WORKER_EPOCH_SLEEP seconds (default 0), so a test can reliably kill
     a worker in the middle of a trial.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests` as a package, from any cwd
 
-from dnnlab import search  # noqa: E402
 from dnnlab.cli import main  # noqa: E402
-from dnnlab.pruning import OptunaPruning  # noqa: E402
+from dnnlab.search import run as search_run  # noqa: E402
+from dnnlab.search.trial_pruning import OptunaPruning  # noqa: E402
 from tests.conftest import synthetic_splits  # noqa: E402
 
 EPOCH_SLEEP = float(os.environ.get("SEARCH_WORKER_EPOCH_SLEEP", "0"))
@@ -31,6 +31,6 @@ def slow_epoch_end(self, epoch, logs=None, _report=OptunaPruning.on_epoch_end):
 
 
 if __name__ == "__main__":
-    search.load_data = lambda config: synthetic_splits(n_train=256, n_valid=128, n_test=64)
+    search_run.load_data = lambda config: synthetic_splits(n_train=256, n_valid=128, n_test=64)
     OptunaPruning.on_epoch_end = slow_epoch_end
     sys.exit(main(["search", *sys.argv[1:]]))

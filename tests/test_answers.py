@@ -2,17 +2,24 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from dnnlab.answers import q1_same_init, q2_zero_bias, q3_selu, q4_activations, q5_momentum, q6_sparsity
-from dnnlab.answers import q7_dropout_cost, runner
+from dnnlab.answers import (
+    q1_same_init,
+    q2_zero_bias,
+    q3_selu,
+    q4_activations,
+    q5_momentum,
+    q6_sparsity,
+    q7_dropout_cost,
+    runner,
+)
 from dnnlab.answers.common import build, compiled, with_hidden_dropout
 from dnnlab.config import ModelConfig
-from dnnlab.document import Document
 from dnnlab.errors import DnnlabError
+from dnnlab.report.document import Document
 from tests.conftest import synthetic_splits
 
 
@@ -184,8 +191,16 @@ def test_polynomial_sparsity_schedule():
 
 @pytest.mark.slow  # trains small nets
 def test_q6_experiment_on_synthetic_data(splits, tmp_path):
-    config = q6_sparsity.Config(depth=2, width=16, epochs=2, sparsities=(0.0, 0.5, 0.9), l1=(1e-3,),
-                                final_sparsity=0.8, finetune_epochs=1, prune_every=4)
+    config = q6_sparsity.Config(
+        depth=2,
+        width=16,
+        epochs=2,
+        sparsities=(0.0, 0.5, 0.9),
+        l1=(1e-3,),
+        final_sparsity=0.8,
+        finetune_epochs=1,
+        prune_every=4,
+    )
     result = q6_sparsity.experiment(splits, config)
     assert result.curve_sparsity == pytest.approx([0.0, 0.5, 0.9], abs=1e-4)  # rounded to whole weights
     assert result.gradual_sparsity == pytest.approx(0.8, abs=1e-4)
@@ -203,18 +218,17 @@ def test_mc_dropout_samples_differ_but_inference_is_deterministic(splits):
     model = compiled(with_hidden_dropout(build(ModelConfig(depth=2, width=16), splits, 0), 0.5), 1e-3)
     x = splits.x_valid[:64]
     assert np.array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
-    mc = with_hidden_dropout(model, 0.5, layer_class=q7_dropout_cost.MCDropout)
+    mc = with_hidden_dropout(model, 0.5, layer_class=q7_dropout_cost.AlwaysOnDropout)
     assert sum(isinstance(layer, keras.layers.Dropout) for layer in mc.layers) == 2  # replaced, not doubled
     first, second = mc.predict(x, verbose=0), mc.predict(x, verbose=0)
     assert not np.allclose(first, second)
-    mean = q7_dropout_cost.naive_mc_predict(mc, x, samples=3)
+    mean = q7_dropout_cost.full_pass_mc_predict(mc, x, samples=3)
     assert mean.shape == (64, 10) and np.allclose(mean.sum(axis=1), 1.0, atol=1e-5)
 
 
 @pytest.mark.slow  # trains small nets
 def test_q7_experiment_on_synthetic_data(splits, tmp_path):
-    config = q7_dropout_cost.Config(depth=2, width=16, epochs=4, patience=2, timed_images=64, samples=(1, 4),
-                                    repeats=1)
+    config = q7_dropout_cost.Config(depth=2, width=16, epochs=4, patience=2, timed_images=64, samples=(1, 4), repeats=1)
     result = q7_dropout_cost.experiment(splits, config)
     assert 1 <= result.plain.best_epoch <= result.plain.epochs_run <= 4
     assert len(result.mc_cached) == 2 and all(t > 0 for t in result.mc_cached)
@@ -238,13 +252,14 @@ def test_parse_questions_rejects_bad_lists(text):
 
 
 @pytest.mark.slow  # trains small nets
-def test_run_answers_writes_quick_mode_reports(splits, tmp_path, monkeypatch):
+def test_run_answers_writes_quick_mode_reports(splits, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(runner, "load_data", lambda config: splits)
     tiny = q5_momentum.Config(momenta=(0.9, 0.99999), quad_steps=200, depth=1, width=8, epochs=1)
     monkeypatch.setattr(q5_momentum, "QUICK", tiny)
-    lines = []
-    md_path, html_path = runner.run_answers([5], quick=True, out=tmp_path, log=lines.append)
+    md_path, html_path = runner.run_answers([5], quick=True, out=tmp_path)
+    lines = capsys.readouterr().out.splitlines()
     assert "QUICK MODE" in lines[0] and any(line.startswith("Q5 done in") for line in lines)
+    assert any(line.startswith("  Q5: net with SGD momentum 0.9, 1 epochs [") for line in lines)
     markdown = md_path.read_text()
     assert "QUICK MODE" in markdown and "## Q5." in markdown and "![" in markdown
     assert "data:image/png;base64," in html_path.read_text()

@@ -54,16 +54,26 @@ def test_both_stacks_train_on_the_same_random_images():
 
 
 def _result(seconds, cpu):
-    return {"median_epoch_seconds": seconds, "median_epoch_cpu_seconds": cpu,
-            "build_seconds": 3.0, "compile_seconds": 1.5}
+    return {
+        "median_epoch_seconds": seconds,
+        "median_epoch_cpu_seconds": cpu,
+        "build_seconds": 3.0,
+        "compile_seconds": 1.5,
+    }
 
 
 def test_markdown_table_reports_ratio_to_tf_and_percent_of_ceiling():
     report = {
         "contenders": [{"label": "dnnlab"}, {"label": "tf"}],
         "flops_per_epoch": 100e9,
-        "cells": [{"variant": "elu", "batch": 32, "ceiling_gflops": 200.0,
-                   "results": {"dnnlab": _result(2.0, 3.0), "tf": _result(8.0, 15.0)}}],
+        "cells": [
+            {
+                "variant": "elu",
+                "batch": 32,
+                "ceiling_gflops": 200.0,
+                "results": {"dnnlab": _result(2.0, 3.0), "tf": _result(8.0, 15.0)},
+            }
+        ],
     }
     table = bench.markdown_tables(report)
     row = table.splitlines()[2]
@@ -109,11 +119,20 @@ def test_early_stopping_replay_agrees_with_keras_callback():
 def test_analyse_reports_thresholds_and_waste():
     from time_to_accuracy import analyse
 
-    history = {"epoch_time": [10.0, 5.0, 5.0, 5.0], "val_loss": [1.0, 0.9, 0.95, 0.97],
-               "val_accuracy": [0.40, 0.46, 0.47, 0.45]}
+    history = {
+        "epoch_time": [10.0, 5.0, 5.0, 5.0],
+        "val_loss": [1.0, 0.9, 0.95, 0.97],
+        "val_accuracy": [0.40, 0.46, 0.47, 0.45],
+    }
     out = analyse(history, patiences=[1, 5], thresholds=[0.45, 0.5])
     assert out["reached"][0.45] == {"epoch": 2, "seconds": 15.0}
     assert out["reached"][0.5] is None
-    assert out["early_stopping"][1] == {"epochs_run": 3, "best_epoch": 2, "epochs_after_best": 1,
-                                        "val_accuracy_at_best": 0.46, "seconds": 20.0, "seconds_to_best": 15.0}
+    assert out["early_stopping"][1] == {
+        "epochs_run": 3,
+        "best_epoch": 2,
+        "epochs_after_best": 1,
+        "val_accuracy_at_best": 0.46,
+        "seconds": 20.0,
+        "seconds_to_best": 15.0,
+    }
     assert out["early_stopping"][5]["epochs_after_best"] == 2

@@ -1,18 +1,20 @@
+import argparse
 import subprocess
 import sys
 
 import pytest
 
-from dnnlab.cli_config import config_from_args
-from dnnlab.cli import build_parser
+from dnnlab.cli.flags import config_from_args
+from dnnlab.cli.main import build_parser
 
 
 def run_cli(*args, env_extra=None, cwd=None):
     import os
 
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "dnnlab", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dnnlab", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,8 +39,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, fragment):
 
 
 def test_flags_override_only_given_fields():
-    args = build_parser().parse_args(["train", "--variant", "selu", "--lr", "3e-4", "--batch-size", "64",
-                                      "--subset", "100", "--no-download"])
+    args = build_parser().parse_args(
+        ["train", "--variant", "selu", "--lr", "3e-4", "--batch-size", "64", "--subset", "100", "--no-download"]
+    )
     config = config_from_args(args)
     assert config.variant == "selu" and config.model.activation == "selu"
     assert config.model.initializer == "lecun_normal"  # from the preset, untouched
@@ -47,8 +50,9 @@ def test_flags_override_only_given_fields():
 
 
 def test_config_file_is_a_base_for_flags(tmp_path):
-    from dnnlab.config import for_variant
     import json
+
+    from dnnlab.config import for_variant
 
     path = tmp_path / "best.json"
     path.write_text(json.dumps(for_variant("bn", lr=1e-3, batch_size=128).to_dict()))
@@ -61,3 +65,15 @@ def test_help_lists_defaults():
     proc = run_cli("train", "--help")
     assert proc.returncode == 0
     assert "--patience PATIENCE" in proc.stdout and "(default: 20)" in proc.stdout
+
+
+def test_every_flag_of_every_command_has_help():
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) >= {"train", "exercise", "search", "search-report", "answers", "lr-find", "mc-dropout"}
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = (action.help or "").split("(default:")[0].strip()
+            assert text, f"dnnlab {name} {'/'.join(action.option_strings) or action.dest} has no help"

@@ -98,4 +98,3 @@ def test_subset_keeps_first_n_and_rejects_too_many():
     assert list(make_splits(x, y, x, y, valid_size=4, subset=3).y_train) == [4, 5, 6]
     with pytest.raises(DataError, match="--subset 7 is larger than the 6 training images"):
         make_splits(x, y, x, y, valid_size=4, subset=7)
-

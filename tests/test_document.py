@@ -6,7 +6,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dnnlab.document import Document, save_figure  # noqa: E402
+from dnnlab.report.document import Document  # noqa: E402
+from dnnlab.report.figures import save_figure  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -2,6 +2,7 @@
 on rerun, and the answer sentences fed with scripted results."""
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -13,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import keras
-
-from dnnlab import exercise
-from dnnlab.config import EXERCISE_PARTS, ConfigError, ExerciseConfig
-from dnnlab.exercise import Progress, part_config, run_exercise
-from dnnlab.mc_dropout_report import REPORT_FILE as MC_FILE
-from dnnlab.train import Result
-from dnnlab.exercise_report import (
-    RunRecord, Stat, answers, describe_run, verdict, epochs_to_reach, mc_figure, results_json, table_rows,
-    write_report,
-)
+from dnnlab.config import ConfigError
+from dnnlab.exercise import run as exercise
+from dnnlab.exercise.config import EXERCISE_PARTS, ExerciseConfig
+from dnnlab.exercise.figures import mc_figure
+from dnnlab.exercise.prose import answers, epochs_to_reach, verdict
+from dnnlab.exercise.records import RunRecord, Stat
+from dnnlab.exercise.report import describe_run, write_report
+from dnnlab.exercise.run import Progress, part_config, run_exercise
+from dnnlab.exercise.tables import results_json, table_rows
+from dnnlab.training.train import Result
+from dnnlab.uncertainty.report import REPORT_FILE as MC_FILE
 from tests.conftest import synthetic_splits
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -42,7 +43,8 @@ def quick_run(tmp_path_factory):
     # on cleaner toy data SGD's loss still falls at lr 10, the "minimum" rule says 1 and f diverges.
     splits = synthetic_splits(n_train=256, n_valid=128, n_test=128, noise=250)
     stream = io.StringIO()
-    result = run_exercise(quick_config(out), splits=splits, progress=Progress(1, stream=stream), verbose=0)
+    with contextlib.redirect_stdout(stream):
+        result = run_exercise(quick_config(out), splits=splits, verbose=0)
     return out, splits, result, stream.getvalue()
 
 
@@ -52,8 +54,18 @@ def quick_run(tmp_path_factory):
 
 def test_quick_run_writes_every_file(quick_run):
     out, _, result, _ = quick_run
-    for name in ("report.md", "report.html", "results.csv", "results.json", "runs.csv",
-                 "curves_epoch.png", "curves_time.png", "lr_finder.png", "accuracy.png", "mc_dropout.png"):
+    for name in (
+        "report.md",
+        "report.html",
+        "results.csv",
+        "results.json",
+        "runs.csv",
+        "curves_epoch.png",
+        "curves_time.png",
+        "lr_finder.png",
+        "accuracy.png",
+        "mc_dropout.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     for key in EXERCISE_PARTS:
         assert (out / f"{key}-{EXERCISE_PARTS[key].name}" / "seed-42" / "metrics.json").exists()
@@ -89,8 +101,19 @@ def test_tables_equal_the_run_folders(quick_run):
         metrics = json.loads((Path(run["run_dir"]) / "metrics.json").read_text())
         metrics["lr_search_seconds"] = metrics["lr_search"]["seconds"]
         assert metrics["lr"] == metrics["lr_search"]["chosen_lr"]
-        for key in ("lr", "epochs_run", "best_epoch", "valid_accuracy", "valid_loss", "test_accuracy",
-                    "test_loss", "mean_epoch_seconds", "time_to_best_seconds", "lr_search_seconds", "wall_seconds"):
+        for key in (
+            "lr",
+            "epochs_run",
+            "best_epoch",
+            "valid_accuracy",
+            "valid_loss",
+            "test_accuracy",
+            "test_loss",
+            "mean_epoch_seconds",
+            "time_to_best_seconds",
+            "lr_search_seconds",
+            "wall_seconds",
+        ):
             assert run[key] == metrics[key], (part["part"], key)
             assert part["summary"][key]["mean"] == metrics[key]
             assert float(summary_rows[part["part"]][f"{key}_mean"]) == pytest.approx(metrics[key], rel=1e-12)
@@ -122,43 +145,45 @@ def test_progress_names_part_seed_and_phase(quick_run):
     assert "writing the report" in log
 
 
-def test_progress_line_format():
-    stream = io.StringIO()
-    progress = Progress(3, stream=stream, clock=iter([10.0, 93.9, 3700.0]).__next__)
-    progress("training (lr=0.001)", "c", 1)
+def test_progress_line_format(capsys):
+    progress = Progress(3, clock=iter([10.0, 93.9, 93.9, 3700.0]).__next__)
+    assert progress.line("training (lr=0.001)", "c", 1) == "[exercise 1:23] part c (bn), seed 2/3: training (lr=0.001)"
     progress("writing the report")
-    assert stream.getvalue().splitlines() == [
-        "[exercise 1:23] part c (bn), seed 2/3: training (lr=0.001)",
-        "[exercise 61:30] writing the report",
-    ]
+    assert capsys.readouterr().out.splitlines() == ["[exercise 1:23] writing the report"]
+    assert progress.line("writing the report") == "[exercise 61:30] writing the report"
 
 
-def test_rerun_reuses_completed_parts_and_trains_only_what_is_missing(quick_run, tmp_path, monkeypatch):
+def test_rerun_reuses_completed_parts_and_trains_only_what_is_missing(quick_run, tmp_path, monkeypatch, capsys):
     out, splits, _, _ = quick_run
     copy = tmp_path / "moved"
     shutil.copytree(out, copy)  # a moved output folder is still the same experiment
     trained = []
     # Records are read back from the folder, so a stand-in that trains nothing is enough here.
-    monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
-                        Result(config.run_dir, {"status": "completed"}, {}, None))
+    monkeypatch.setattr(
+        exercise,
+        "train",
+        lambda config, *a, **k: (
+            trained.append(config.variant) or Result(config.run_dir, {"status": "completed"}, {}, None)
+        ),
+    )
     monkeypatch.setattr(exercise, "score_mc_dropout", lambda *a, **k: pytest.fail("MC Dropout must be reused"))
-    stream = io.StringIO()
     config = quick_config(copy)
-    run_exercise(config, splits=splits, progress=Progress(1, stream=stream), verbose=0)
+    capsys.readouterr()
+    run_exercise(config, splits=splits, verbose=0)
     assert trained == []
-    assert stream.getvalue().count("reusing the completed run") == len(EXERCISE_PARTS)
+    assert capsys.readouterr().out.count("reusing the completed run") == len(EXERCISE_PARTS)
 
     metrics_path = copy / "c-bn" / "seed-42" / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics_path.write_text(json.dumps({**metrics, "status": "interrupted"}))
-    run_exercise(config, splits=splits, progress=Progress(1, stream=io.StringIO()), verbose=0)
+    run_exercise(config, splits=splits, verbose=0)
     assert trained == ["bn"], "an interrupted run is handed back to train(), which resumes it"
 
     metrics_path.write_text(json.dumps({**metrics, "status": "diverged"}))
-    stream = io.StringIO()
-    result = run_exercise(config, splits=splits, progress=Progress(1, stream=stream), verbose=0)
+    capsys.readouterr()
+    result = run_exercise(config, splits=splits, verbose=0)
     assert trained == ["bn"], "a diverged run would diverge again: it is reused, not retrained"
-    assert "part c (bn), seed 1/1: reusing the diverged run" in stream.getvalue()
+    assert "part c (bn), seed 1/1: reusing the diverged run" in capsys.readouterr().out
     assert "part c seed 42: diverged" in result.report_files["md"].read_text()
 
 
@@ -176,23 +201,26 @@ def test_a_changed_setting_is_not_reused(quick_run, tmp_path, monkeypatch):
 
     monkeypatch.setattr(exercise, "train", fake_train)
     with pytest.raises(Retrained):
-        run_exercise(quick_config(tmp_path, parts="a", quick_epochs=3), splits=splits,
-                     progress=Progress(1, io.StringIO()))
+        run_exercise(quick_config(tmp_path, parts="a", quick_epochs=3), splits=splits)
     assert trained == [3]
 
 
-def test_an_interrupted_run_stops_the_exercise_before_the_report(tmp_path, monkeypatch):
+def test_an_interrupted_run_stops_the_exercise_before_the_report(tmp_path, monkeypatch, capsys):
     trained = []
-    monkeypatch.setattr(exercise, "train", lambda config, *a, **k: trained.append(config.variant) or
-                        Result(config.run_dir, {"status": "interrupted", "signal": "SIGINT"}, {}, None))
-    stream = io.StringIO()
+    monkeypatch.setattr(
+        exercise,
+        "train",
+        lambda config, *a, **k: (
+            trained.append(config.variant)
+            or Result(config.run_dir, {"status": "interrupted", "signal": "SIGINT"}, {}, None)
+        ),
+    )
     # In this process (jobs=1), where `train` can be replaced; test_parallel_runs stops workers.
-    result = run_exercise(quick_config(tmp_path, jobs=1), splits=synthetic_splits(n_train=64, n_valid=32, n_test=32),
-                          progress=Progress(1, stream=stream))
+    result = run_exercise(quick_config(tmp_path, jobs=1), splits=synthetic_splits(n_train=64, n_valid=32, n_test=32))
     assert trained == ["elu"], "nothing runs after the interrupted part"
     assert result.stopped_by == "SIGINT" and result.report_files == {}
     assert not (tmp_path / "report.html").exists()
-    assert "run the same command again to resume" in stream.getvalue()
+    assert "run the same command again to resume" in capsys.readouterr().out
 
 
 def test_a_diverged_run_is_named_and_left_out_of_the_tables(tmp_path):
@@ -246,8 +274,11 @@ def test_cli_flags_reach_the_config(monkeypatch):
 
     seen = []
     files = {"html": "r.html", "md": "r.md", "csv": "r.csv"}
-    monkeypatch.setattr(exercise, "run_exercise", lambda config: seen.append(config) or
-                        types.SimpleNamespace(report_files=files, stopped_by=None))
+    monkeypatch.setattr(
+        exercise,
+        "run_exercise",
+        lambda config: seen.append(config) or types.SimpleNamespace(report_files=files, stopped_by=None),
+    )
     assert cli.main(["exercise", "--seeds", "3", "--parts", "a,c", "--quick", "--lr", "textbook"]) == 0
     assert seen == [ExerciseConfig(seeds=3, parts="a,c", quick=True, lr="textbook")]
     assert cli.main(["exercise", "--parts", "z"]) == 2
@@ -259,27 +290,54 @@ def test_cli_flags_reach_the_config(monkeypatch):
 # Answers from scripted results
 
 
-def record(part, seed=42, valid_acc=0.48, test_acc=0.47, losses=(1.8, 1.6, 1.5, 1.45, 1.47),
-           epoch_time=5.0, mc=None, lr=1e-3, run_dir=Path("/nowhere")):
+def record(
+    part,
+    seed=42,
+    valid_acc=0.48,
+    test_acc=0.47,
+    losses=(1.8, 1.6, 1.5, 1.45, 1.47),
+    epoch_time=5.0,
+    mc=None,
+    lr=1e-3,
+    run_dir=Path("/nowhere"),
+):
     losses = list(losses)
     best = int(np.argmin(losses))
     return RunRecord(
-        part=part, seed=seed, run_dir=run_dir, mc=mc,
-        history={"val_loss": losses, "val_accuracy": [valid_acc] * len(losses),
-                 "epoch_time": [epoch_time] * len(losses)},
-        metrics={"status": "completed", "lr": lr, "epochs_run": len(losses), "best_epoch": best + 1, "valid_accuracy": valid_acc,
-                 "valid_loss": losses[best], "test_accuracy": test_acc, "test_loss": losses[best] + 0.01,
-                 "mean_epoch_seconds": epoch_time, "time_to_best_seconds": epoch_time * (best + 1),
-                 "wall_seconds": epoch_time * len(losses) + 10, "train_size": 45000},
+        part=part,
+        seed=seed,
+        run_dir=run_dir,
+        mc=mc,
+        history={
+            "val_loss": losses,
+            "val_accuracy": [valid_acc] * len(losses),
+            "epoch_time": [epoch_time] * len(losses),
+        },
+        metrics={
+            "status": "completed",
+            "lr": lr,
+            "epochs_run": len(losses),
+            "best_epoch": best + 1,
+            "valid_accuracy": valid_acc,
+            "valid_loss": losses[best],
+            "test_accuracy": test_acc,
+            "test_loss": losses[best] + 0.01,
+            "mean_epoch_seconds": epoch_time,
+            "time_to_best_seconds": epoch_time * (best + 1),
+            "wall_seconds": epoch_time * len(losses) + 10,
+            "train_size": 45000,
+        },
     )
 
 
 def mc_scores(det=0.48, mc=0.49):
     """mc_dropout.json as `mc_dropout_report` writes it (the figures the answers use)."""
-    return {"samples": 100, "seed": 42,
-            "valid": {"deterministic": {"accuracy": det, "nll": 1.5}, "mc": {"accuracy": mc, "nll": 1.45}},
-            "test": {"deterministic": {"accuracy": det - 0.01, "nll": 1.5},
-                     "mc": {"accuracy": mc - 0.01, "nll": 1.45}}}
+    return {
+        "samples": 100,
+        "seed": 42,
+        "valid": {"deterministic": {"accuracy": det, "nll": 1.5}, "mc": {"accuracy": mc, "nll": 1.45}},
+        "test": {"deterministic": {"accuracy": det - 0.01, "nll": 1.5}, "mc": {"accuracy": mc - 0.01, "nll": 1.45}},
+    }
 
 
 def test_the_report_says_when_runs_shared_the_cpu():
@@ -348,8 +406,9 @@ def test_1cycle_answer_follows_the_numbers():
     nadam = record("e", valid_acc=0.49, losses=(1.8, 1.6, 1.5, 1.45, 1.47), epoch_time=5.0)
     quick_1cycle = record("f", valid_acc=0.52, losses=(1.7, 1.5, 1.4), epoch_time=2.0)
     text = answers([nadam, quick_1cycle])["f"]
-    assert ("1cycle reached its best validation loss after 6 s of training "
-            "(3.0 epochs at 2.0 s/epoch, batch 128)") in text
+    assert (
+        "1cycle reached its best validation loss after 6 s of training (3.0 epochs at 2.0 s/epoch, batch 128)"
+    ) in text
     assert "(4.0 epochs at 5.0 s/epoch, batch 128)" in text  # e trains at f's batch size
     assert "after 20 s" in text and "1cycle trained 3.3× faster to its best model" in text
     assert "1cycle produced a better model" in text and "The book reported 52.0%" in text

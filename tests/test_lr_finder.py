@@ -1,19 +1,16 @@
 import math
 from types import SimpleNamespace
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from dnnlab.config import RULE_NAMES, LRSearchConfig, ModelConfig, RunConfig, TrainConfig
+from dnnlab.config import ConfigError, LRSearchConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.errors import DnnlabError
-from dnnlab.lr_finder import (
-    CSV_FILE, MIN_POINTS, PLOT_FILE, RULES, lr_find, minimum, read_curve, run_range_test, steepest,
-    suggest, valley,
-)
-from dnnlab.lr_range_test import LRRangeTest
-from dnnlab.models import build_model
+from dnnlab.lr.finder import CSV_FILE, PLOT_FILE, lr_find, read_curve, run_range_test
+from dnnlab.lr.range_test import LRRangeTest
+from dnnlab.lr.rules import MIN_POINTS, RULES, minimum, steepest, suggest, valley
+from dnnlab.models.build import build_model
 
 
 class ScriptedModel:
@@ -121,14 +118,22 @@ def test_callback_state_is_reset_at_train_begin():
     assert test.losses == [2.0, 1.5, 1.2] and not test.stopped_early
 
 
-@pytest.mark.parametrize("kwargs", [{"steps": 1}, {"steps": 10, "start_lr": 1.0, "end_lr": 0.1},
-                                    {"steps": 10, "stop_factor": 1.0}, {"steps": 10, "beta": 1.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"steps": 1},
+        {"steps": 10, "start_lr": 1.0, "end_lr": 0.1},
+        {"steps": 10, "stop_factor": 1.0},
+        {"steps": 10, "beta": 1.0},
+    ],
+)
 def test_bad_arguments_fail_eagerly(kwargs):
     with pytest.raises(ValueError):
         LRRangeTest(**kwargs)
 
 
 # --- rules ----------------------------------------------------------------------------------------
+
 
 def test_steepest_measures_slope_against_log_lr():
     lrs = np.geomspace(1e-6, 1.0, 30)
@@ -196,8 +201,10 @@ def test_rules_stop_at_the_first_nan():
     assert minimum(lrs, losses) == pytest.approx(lrs[5] / 10)  # not the 0.1 after the NaN
 
 
-def test_unknown_rule_and_rule_names_agree_with_the_config():
-    assert set(RULES) == set(RULE_NAMES)
+def test_unknown_rule_is_refused_by_the_config_and_by_suggest():
+    with pytest.raises(ConfigError, match="--rule must be one of steepest, minimum, valley, turning-point"):
+        LRSearchConfig(rule="best")
+    assert {LRSearchConfig(rule=name).rule for name in RULES} == set(RULES)
     with pytest.raises(DnnlabError, match="unknown LR rule 'best'"):
         suggest("best", [1, 2, 3, 4, 5], [5, 4, 3, 2, 1])
 
@@ -214,10 +221,12 @@ def test_steepest_ignores_a_one_point_wiggle():
 
 # --- on a real (small) model ------------------------------------------------------------------------
 
+
 def small_model(splits, lr=1e-3):
     keras.utils.set_random_seed(0)
-    model = build_model(ModelConfig(depth=2, width=16, batch_norm=True, dropout="dropout"),
-                        splits.feature_mean, splits.feature_std)
+    model = build_model(
+        ModelConfig(depth=2, width=16, batch_norm=True, dropout="dropout"), splits.feature_mean, splits.feature_std
+    )
     model.compile(keras.optimizers.Nadam(lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -242,16 +251,24 @@ def test_weights_and_optimizer_state_are_unchanged_after_the_test(toy_splits):
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
 
     # Without the restore the same sweep does change them, so the check above can fail.
-    model.fit(toy_splits.x_train, toy_splits.y_train, batch_size=32, verbose=0,
-              callbacks=[LRRangeTest(steps=10, restore=False)])
+    model.fit(
+        toy_splits.x_train,
+        toy_splits.y_train,
+        batch_size=32,
+        verbose=0,
+        callbacks=[LRRangeTest(steps=10, restore=False)],
+    )
     changed_model, changed_optimizer = all_values(model)
     assert not all(np.array_equal(a, b) for a, b in zip(before_model, changed_model))
     assert not all(np.array_equal(a, b) for a, b in zip(before_optimizer, changed_optimizer))
 
 
 def test_lr_find_writes_the_curve_and_the_plot(tmp_path, toy_splits):
-    config = RunConfig(model=ModelConfig(depth=2, width=32), train=TrainConfig(batch_size=16),
-                       lr_search=LRSearchConfig(finder_steps=60, rule="valley"))
+    config = RunConfig(
+        model=ModelConfig(depth=2, width=32),
+        train=TrainConfig(batch_size=16),
+        lr_search=LRSearchConfig(finder_steps=60, rule="valley"),
+    )
     result = lr_find(config, toy_splits, tmp_path)
     lrs, losses, smoothed = read_curve(tmp_path / CSV_FILE)
     assert lrs == pytest.approx(result.curve.lrs) and smoothed == pytest.approx(result.curve.smoothed)
@@ -263,10 +280,10 @@ def test_lr_find_writes_the_curve_and_the_plot(tmp_path, toy_splits):
 
 
 def test_cli_lr_find_prints_the_suggestion(tmp_path, monkeypatch, capsys, toy_splits):
-    import dnnlab.train
+    import dnnlab.data
     from dnnlab.cli import main
 
-    monkeypatch.setattr(dnnlab.train, "load_data", lambda config: toy_splits)
+    monkeypatch.setattr(dnnlab.data, "load_data", lambda config: toy_splits)
     common = ["--out", str(tmp_path), "--depth", "2", "--width", "16", "--batch-size", "16"]
     assert main(["lr-find", "--variant", "bn", "--rule", "steepest", "--finder-steps", "40", *common]) == 0
     out = capsys.readouterr().out

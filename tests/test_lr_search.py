@@ -1,19 +1,21 @@
 import json
 import math
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from dnnlab import model_state
-from dnnlab.cli import build_parser
-from dnnlab.cli_config import config_from_args
+from dnnlab.cli.flags import config_from_args
+from dnnlab.cli.main import build_parser
 from dnnlab.config import ConfigError, LRSearchConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.errors import DnnlabError
-from dnnlab.lr_finder import CSV_FILE, PLOT_FILE
-from dnnlab.lr_search import SEARCH_FILE, Candidate, candidate_lrs, choose, run_candidates, search_lr
-from dnnlab.train import METRICS_FILE, build_for, compile_model, saved_search_summary, train
+from dnnlab.lr.finder import CSV_FILE, PLOT_FILE
+from dnnlab.lr.search import SEARCH_FILE, Candidate, candidate_lrs, choose, run_candidates, search_lr
+from dnnlab.models import state as model_state
+from dnnlab.models.build import build_for
+from dnnlab.models.compile import compile_model
+from dnnlab.training.run_dir import METRICS_FILE, RunDir
+from dnnlab.training.train import saved_search_summary, train
 from tests.conftest import real_data_dir, requires_real_data
 from tests.test_cli import run_cli
 
@@ -22,8 +24,13 @@ SMALL = ModelConfig(depth=2, width=32)
 
 def search_config(tmp_path, **search_fields) -> RunConfig:
     search = LRSearchConfig(**{"finder_steps": 100, "search_epochs": 2, **search_fields})
-    return RunConfig(name="toy", out=str(tmp_path), model=SMALL,
-                     train=TrainConfig(lr="auto", epochs=3, batch_size=32), lr_search=search)
+    return RunConfig(
+        name="toy",
+        out=str(tmp_path),
+        model=SMALL,
+        train=TrainConfig(lr="auto", epochs=3, batch_size=32),
+        lr_search=search,
+    )
 
 
 def test_candidates_span_a_tenth_to_three_times_nearest_first():
@@ -106,14 +113,19 @@ def test_train_lr_auto_records_the_search_in_metrics(tmp_path, toy_splits):
     assert result.metrics["valid_accuracy"] > 0.5
     # A run resumed after its search records the same summary, read back from lr_search.json.
     fresh = {k: v for k, v in search.items() if k not in ("training_seconds", "fraction_of_training")}
-    assert saved_search_summary(result.run_dir) == fresh
+    assert saved_search_summary(RunDir(result.run_dir)) == fresh
     assert all(c["epochs"] >= 1 for c in fresh["candidates"])
 
 
 def test_1cycle_takes_its_peak_from_the_range_test(tmp_path, toy_splits):
     config = search_config(tmp_path)
-    config = RunConfig(name="f", out=str(tmp_path), model=SMALL, lr_search=config.lr_search,
-                       train=TrainConfig(lr="auto", optimizer="sgd", schedule="1cycle", epochs=2, batch_size=64))
+    config = RunConfig(
+        name="f",
+        out=str(tmp_path),
+        model=SMALL,
+        lr_search=config.lr_search,
+        train=TrainConfig(lr="auto", optimizer="sgd", schedule="1cycle", epochs=2, batch_size=64),
+    )
     result = train(config, toy_splits, verbose=0)
     search = result.metrics["lr_search"]
     assert search["rule"] == "minimum" and search["candidates"] == []
@@ -121,8 +133,21 @@ def test_1cycle_takes_its_peak_from_the_range_test(tmp_path, toy_splits):
 
 
 def test_search_flags_reach_the_config():
-    args = build_parser().parse_args(["train", "--lr", "auto", "--rule", "valley", "--candidates", "3",
-                                      "--search-subset", "2000", "--finder-steps", "300"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--lr",
+            "auto",
+            "--rule",
+            "valley",
+            "--candidates",
+            "3",
+            "--search-subset",
+            "2000",
+            "--finder-steps",
+            "300",
+        ]
+    )
     config = config_from_args(args)
     assert config.train.lr == "auto"
     assert config.lr_search == LRSearchConfig(rule="valley", candidates=3, search_subset=2000, finder_steps=300)
@@ -133,9 +158,26 @@ def test_search_flags_reach_the_config():
 
 @requires_real_data
 def test_lr_auto_on_a_real_subset(tmp_path):
-    proc = run_cli("train", "--variant", "selu", "--lr", "auto", "--subset", "3000", "--epochs", "2",
-                   "--finder-steps", "90", "--search-epochs", "1", "--out", str(tmp_path),
-                   "--data-dir", str(real_data_dir()), "--no-download")
+    proc = run_cli(
+        "train",
+        "--variant",
+        "selu",
+        "--lr",
+        "auto",
+        "--subset",
+        "3000",
+        "--epochs",
+        "2",
+        "--finder-steps",
+        "90",
+        "--search-epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--data-dir",
+        str(real_data_dir()),
+        "--no-download",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "selu" / METRICS_FILE).read_text())
     search = metrics["lr_search"]

@@ -3,17 +3,17 @@ import gc
 import itertools
 import weakref
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from dnnlab import mc_dropout
 from dnnlab.config import ModelConfig
 from dnnlab.errors import DnnlabError
-from dnnlab.mc_dropout import MCDropout, _FoldedDense, _SharedNoise, mc_predict, naive_mc_predict
-from dnnlab.models import build_model
-from dnnlab.uncertainty import softmax
+from dnnlab.models.build import build_model
+from dnnlab.uncertainty import mc_dropout
+from dnnlab.uncertainty.mc_dropout import MCDropout, mc_predict, naive_mc_predict
+from dnnlab.uncertainty.mc_layers import FoldedDense, SharedNoise
+from dnnlab.uncertainty.metrics import softmax
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(6, 3)).astype("float32")
@@ -26,13 +26,15 @@ MOVING_MEAN, MOVING_VAR = np.array([5.0, -3.0]), np.array([4.0, 0.25])
 
 def bn_dropout_model() -> keras.Model:
     """Dense(2) -> BatchNorm -> Dropout(0.5) -> Dense(3), with fixed weights and BN statistics."""
-    model = keras.Sequential([
-        keras.Input((3,)),
-        keras.layers.Dense(2),
-        keras.layers.BatchNormalization(),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(3),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(2),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(3),
+        ]
+    )
     dense1, bn, _, dense2 = model.layers
     dense1.set_weights([W1, B1])
     bn.set_weights([GAMMA, BETA, MOVING_MEAN, MOVING_VAR])
@@ -44,8 +46,9 @@ def exact_moments(bn_mean: np.ndarray, bn_var: np.ndarray) -> tuple[np.ndarray, 
     """Mean and std of the softmax over the 4 equally likely masks of Dropout(0.5) on 2 units."""
     h = X @ W1 + B1
     normalized = GAMMA * (h - bn_mean) / np.sqrt(bn_var + 1e-3) + BETA  # Keras's default epsilon
-    probs = np.stack([softmax((normalized * np.array(mask) * 2.0) @ W2 + B2)
-                      for mask in itertools.product([0, 1], repeat=2)])
+    probs = np.stack(
+        [softmax((normalized * np.array(mask) * 2.0) @ W2 + B2) for mask in itertools.product([0, 1], repeat=2)]
+    )
     return probs.mean(axis=0), probs.std(axis=0)
 
 
@@ -78,8 +81,9 @@ def skip_model() -> keras.Model:
 
 def small_alpha_dropout_model() -> keras.Model:
     keras.utils.set_random_seed(2)
-    config = ModelConfig(depth=3, width=8, activation="selu", initializer="lecun_normal", dropout="alpha",
-                         dropout_rate=0.3)
+    config = ModelConfig(
+        depth=3, width=8, activation="selu", initializer="lecun_normal", dropout="alpha", dropout_rate=0.3
+    )
     return build_model(config, input_shape=(4, 4, 3), num_classes=5)
 
 
@@ -90,7 +94,7 @@ def test_cached_and_naive_sampling_agree_given_the_same_masks(build, shape):
     prepared = MCDropout(model)
     assert prepared.uses_trunk
     # The cached path folds the noise into the Dense after the first dropout; naive does not.
-    assert any(isinstance(layer, _FoldedDense) for layer in prepared._sampler(30)[0].head.layers)
+    assert any(isinstance(layer, FoldedDense) for layer in prepared._sampler(30)[0].head.layers)
     cached = mc_predict(model, x, samples=30, seed=7, batch_size=16)
     naive = naive_mc_predict(model, x, samples=30, seed=7, batch_size=16)
     for field in ("mean_probs", "std_probs", "entropy", "mutual_information"):
@@ -118,7 +122,7 @@ def test_each_sample_draws_one_alpha_dropout_mask_shared_by_the_batch():
     layer = keras.layers.AlphaDropout(0.5, seed=0)
     samples, batch, units = 3, 4, 50
     x = np.random.default_rng(0).normal(size=(samples * batch, units)).astype("float32")
-    y = keras.ops.convert_to_numpy(_SharedNoise(layer, samples)(x)[0]).reshape(samples, batch, units)
+    y = keras.ops.convert_to_numpy(SharedNoise(layer, samples)(x)[0]).reshape(samples, batch, units)
     alpha_p = -1.6732632423543772 * 1.0507009873554805
     a = ((1 - 0.5) * (1 + 0.5 * alpha_p**2)) ** -0.5
     b = -a * alpha_p * 0.5
@@ -131,7 +135,7 @@ def test_each_sample_draws_one_alpha_dropout_mask_shared_by_the_batch():
 
 def test_gaussian_dropout_noise_is_shared_by_the_batch_and_multiplicative():
     x = np.random.default_rng(1).uniform(1, 2, size=(3 * 4, 20)).astype("float32")
-    y = keras.ops.convert_to_numpy(_SharedNoise(keras.layers.GaussianDropout(0.3, seed=0), 3)(x)[0])
+    y = keras.ops.convert_to_numpy(SharedNoise(keras.layers.GaussianDropout(0.3, seed=0), 3)(x)[0])
     factor = (y / x).reshape(3, 4, 20)
     np.testing.assert_allclose(factor, np.broadcast_to(factor[:, :1], factor.shape), rtol=1e-5)
     assert factor.std() > 0.1

@@ -3,11 +3,12 @@ import json
 
 import pytest
 
-from dnnlab import cli, mc_dropout_report as report_module
+from dnnlab import cli
 from dnnlab.config import TrainConfig, for_variant
 from dnnlab.errors import DnnlabError
-from dnnlab.mc_dropout_report import FIGURES, REPORT_FILE, mc_dropout_report
-from dnnlab.train import train
+from dnnlab.training.train import train
+from dnnlab.uncertainty import report as report_module
+from dnnlab.uncertainty.report import FIGURES, REPORT_FILE, mc_dropout_report
 from tests.conftest import synthetic_splits
 
 
@@ -17,7 +18,8 @@ def tiny_run(tmp_path_factory):
     splits = synthetic_splits(n_train=256, n_valid=128, n_test=128)
     base = for_variant("alpha-dropout")
     config = dataclasses.replace(
-        base, out=str(tmp_path_factory.mktemp("runs")),
+        base,
+        out=str(tmp_path_factory.mktemp("runs")),
         model=dataclasses.replace(base.model, depth=2, width=16),
         train=TrainConfig(epochs=1, batch_size=64),
     )
@@ -26,7 +28,7 @@ def tiny_run(tmp_path_factory):
 
 def test_report_writes_json_and_figures_with_consistent_numbers(tiny_run):
     run_dir, splits = tiny_run
-    report = mc_dropout_report(run_dir, split="valid", samples=10, splits=splits, verbose=False)
+    report = mc_dropout_report(run_dir, split="valid", samples=10, splits=splits)
     saved = json.loads((run_dir / REPORT_FILE).read_text())
     assert saved == json.loads(json.dumps(report))
     for name in FIGURES.values():

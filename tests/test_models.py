@@ -1,10 +1,9 @@
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 from dnnlab.config import VARIANTS, ModelConfig
-from dnnlab.models import build_model, hidden_dense_layers
+from dnnlab.models.build import build_model, hidden_dense_layers
 
 ZERO_MEAN = np.zeros(3072, dtype=np.float32)
 UNIT_STD = np.ones(3072, dtype=np.float32)
@@ -19,8 +18,12 @@ def build(name: str, **changes) -> keras.Model:
 
 @pytest.mark.parametrize(
     "name, activation, initializer",
-    [("elu", "elu", "HeNormal"), ("bn", "elu", "HeNormal"),
-     ("selu", "selu", "LecunNormal"), ("alpha-dropout", "selu", "LecunNormal")],
+    [
+        ("elu", "elu", "HeNormal"),
+        ("bn", "elu", "HeNormal"),
+        ("selu", "selu", "LecunNormal"),
+        ("alpha-dropout", "selu", "LecunNormal"),
+    ],
 )
 def test_presets_have_20_hidden_layers_with_their_init_and_activation(name, activation, initializer):
     model = build(name)
@@ -39,7 +42,7 @@ def test_presets_have_20_hidden_layers_with_their_init_and_activation(name, acti
 def test_bn_sits_between_dense_and_activation():
     kinds = [type(layer).__name__ for layer in build("bn").layers]
     first = kinds.index("Dense")
-    assert kinds[first:first + 6] == ["Dense", "BatchNormalization", "Activation"] * 2
+    assert kinds[first : first + 6] == ["Dense", "BatchNormalization", "Activation"] * 2
     assert kinds.count("BatchNormalization") == 21 and kinds[first - 1] == "BatchNormalization"  # + input BN
     assert all(not layer.use_bias for layer in hidden_dense_layers(build("bn")))
 

@@ -1,15 +1,15 @@
 """1cycle inside the compiled step: the schedules, the scheduled-momentum SGD, and `train` with both."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 from dnnlab.config import ModelConfig, RunConfig, TrainConfig
-from dnnlab.momentum_sgd import ScheduledMomentumSGD
-from dnnlab.one_cycle import PiecewiseLinear, one_cycle_schedules
-from dnnlab.schedules import one_cycle_lr, one_cycle_momentum, progress
-from dnnlab.train import make_optimizer, train
+from dnnlab.models.compile import make_optimizer
+from dnnlab.schedules.curves import one_cycle_lr, one_cycle_momentum, progress
+from dnnlab.schedules.momentum_sgd import ScheduledMomentumSGD
+from dnnlab.schedules.one_cycle import PiecewiseLinear, one_cycle_schedules
+from dnnlab.training.train import train
 
 
 def values(schedule, steps) -> np.ndarray:
@@ -82,8 +82,12 @@ def test_the_compiled_step_follows_the_schedules_batch_by_batch():
 
 
 def test_train_with_1cycle_sgd_runs_the_cycle_over_the_whole_fit(tmp_path, toy_splits):
-    config = RunConfig(name="one", out=str(tmp_path), model=ModelConfig(depth=3, width=32),
-                       train=TrainConfig(lr=0.05, optimizer="sgd", schedule="1cycle", epochs=3, batch_size=64))
+    config = RunConfig(
+        name="one",
+        out=str(tmp_path),
+        model=ModelConfig(depth=3, width=32),
+        train=TrainConfig(lr=0.05, optimizer="sgd", schedule="1cycle", epochs=3, batch_size=64),
+    )
     assert type(make_optimizer(TrainConfig(optimizer="sgd"), 0.05)) is keras.optimizers.SGD
     assert type(make_optimizer(config.train, 0.05)) is keras.optimizers.SGD  # a range test: no cycle
     result = train(config, toy_splits, verbose=0)

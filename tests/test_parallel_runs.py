@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -14,9 +13,11 @@ import pytest
 
 from dnnlab.config import ModelConfig, RunConfig, TrainConfig
 from dnnlab.errors import DnnlabError
-from dnnlab.parallel_runs import Job, train_in_parallel
-from dnnlab.run_lock import RunLock
-from dnnlab.train import COMPLETED, INTERRUPTED, METRICS_FILE, read_history, train
+from dnnlab.training.history import read_history_csv
+from dnnlab.training.parallel_runs import Job, train_in_parallel
+from dnnlab.training.run_dir import COMPLETED, INTERRUPTED, METRICS_FILE
+from dnnlab.training.run_lock import RunLock
+from dnnlab.training.train import train
 from tests.conftest import synthetic_splits
 
 TINY = ModelConfig(depth=2, width=16)
@@ -24,14 +25,22 @@ TINY = ModelConfig(depth=2, width=16)
 
 def job(tmp_path, name: str, **train_fields) -> Job:
     train_fields = {"lr": 1e-3, "epochs": 3, "batch_size": 32, **train_fields}
-    config = RunConfig(variant="bn", name=name, out=str(tmp_path / "runs"), model=TINY, train=TrainConfig(**train_fields))
+    config = RunConfig(
+        variant="bn", name=name, out=str(tmp_path / "runs"), model=TINY, train=TrainConfig(**train_fields)
+    )
     return Job(name, config)
 
 
-def run_all(jobs: list[Job], splits, scratch, stream=None, **callbacks) -> tuple[str | None, list]:
+def run_all(jobs: list[Job], splits, scratch, **callbacks) -> tuple[str | None, list]:
     ended = []
-    stopped = train_in_parallel(jobs, splits, 2, scratch, on_start=callbacks.get("on_start", lambda job: None),
-                                on_done=lambda job, code: ended.append((job.label, code)), stream=stream or io.StringIO())
+    stopped = train_in_parallel(
+        jobs,
+        splits,
+        2,
+        scratch,
+        on_start=callbacks.get("on_start", lambda job: None),
+        on_done=lambda job, code: ended.append((job.label, code)),
+    )
     return stopped, ended
 
 
@@ -39,20 +48,19 @@ def metrics_of(config: RunConfig) -> dict:
     return json.loads((config.run_dir / METRICS_FILE).read_text())
 
 
-def test_workers_train_exactly_what_train_trains_in_process(tmp_path):
+def test_workers_train_exactly_what_train_trains_in_process(tmp_path, capsys):
     splits = synthetic_splits(n_train=256, n_valid=64, n_test=64)
     jobs = [job(tmp_path, "seed-1", seed=1), job(tmp_path, "seed-2", seed=2)]
-    stream = io.StringIO()
-    stopped, ended = run_all(jobs, splits, tmp_path, stream=stream)
+    stopped, ended = run_all(jobs, splits, tmp_path)
     assert stopped is None and sorted(ended) == [("seed-1", 0), ("seed-2", 0)]
-    assert "[seed-1] Epoch 1/3" in stream.getvalue()  # each worker's output, labelled
+    assert "  [seed-1] Epoch 1/3" in capsys.readouterr().out  # each worker's output, labelled
     assert list(tmp_path.glob("splits-*")) == []  # the shared arrays are removed afterwards
     for item in jobs:
         alone = train(job(tmp_path / "alone", item.label, seed=item.config.train.seed).config, splits, verbose=0)
         assert metrics_of(item.config)["status"] == COMPLETED
         for key in ("valid_loss", "valid_accuracy", "test_loss", "best_epoch"):
             assert metrics_of(item.config)[key] == alone.metrics[key], key
-        assert read_history(item.config.run_dir / "history.csv")["loss"] == alone.history["loss"]
+        assert read_history_csv(item.config.run_dir / "history.csv")["loss"] == alone.history["loss"]
     # Different seeds really trained differently: the equality above is not a shared constant.
     assert metrics_of(jobs[0].config)["valid_loss"] != metrics_of(jobs[1].config)["valid_loss"]
 
@@ -94,15 +102,16 @@ def test_a_signal_stops_every_worker_and_the_rerun_resumes(tmp_path):
 
 
 def test_no_room_for_the_shared_data_is_one_clear_error(tmp_path, monkeypatch):
-    import dnnlab.parallel_runs as parallel_runs
+    import dnnlab.training.parallel_runs as parallel_runs
 
     def disk_full(splits, folder):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(parallel_runs, "save_splits", disk_full)
     with pytest.raises(DnnlabError, match=r"could not save the data .*No space left.*--jobs 1"):
-        run_all([job(tmp_path, "one"), job(tmp_path, "two")], synthetic_splits(n_train=64, n_valid=32, n_test=32),
-                tmp_path)
+        run_all(
+            [job(tmp_path, "one"), job(tmp_path, "two")], synthetic_splits(n_train=64, n_valid=32, n_test=32), tmp_path
+        )
     assert list(tmp_path.glob("splits-*")) == []
 
 

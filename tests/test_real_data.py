@@ -22,8 +22,20 @@ def test_real_loader_shapes_and_balance():
 
 @requires_real_data
 def test_short_subset_run(tmp_path):
-    proc = run_cli("train", "--variant", "bn", "--subset", "2000", "--epochs", "2", "--out", str(tmp_path),
-                   "--data-dir", str(real_data_dir()), "--no-download")
+    proc = run_cli(
+        "train",
+        "--variant",
+        "bn",
+        "--subset",
+        "2000",
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--data-dir",
+        str(real_data_dir()),
+        "--no-download",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "bn" / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2 and metrics["train_size"] == 2000

@@ -8,7 +8,6 @@ the same data with the same flags, so "resumed == uninterrupted" is checked numb
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import shutil
@@ -19,28 +18,46 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from dnnlab.atomic import save_model_atomic, write_json_atomic
-from dnnlab.cli import build_parser
-from dnnlab.cli_config import config_from_args
-from dnnlab.config import ModelConfig, RunConfig, TrainConfig
+from dnnlab.cli.flags import config_from_args
+from dnnlab.cli.main import build_parser
+from dnnlab.config import ModelConfig, RunConfig, TrainConfig, config_differences
 from dnnlab.data import OFFICIAL_MD5, TRAIN_FILES, load_splits
-from dnnlab.resume import check_same_config, config_differences, latest_checkpoint
-from dnnlab.run_lock import LOCK_FILE, RunLock, RunLockedError
-from dnnlab.stops import Diverged, Interrupted, StopOnDivergence, StopOnSignal
-from dnnlab.train import COMPLETED, DIVERGED, INTERRUPTED, read_history, train
+from dnnlab.files import save_model_atomic, write_json_atomic
+from dnnlab.training.history import read_history_csv
+from dnnlab.training.resume import latest_checkpoint
+from dnnlab.training.run_dir import COMPLETED, DIVERGED, INTERRUPTED, RunDir
+from dnnlab.training.run_lock import LOCK_FILE, RunLock, RunLockedError
+from dnnlab.training.stops import Diverged, Interrupted, StopOnDivergence, StopOnSignal
+from dnnlab.training.train import train
 from tests.conftest import synthetic_splits, write_fake_cifar
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 300  # seconds for one CLI subprocess; generous because the CI machine's 2 cores are shared
 # Small but real: BN and dropout (whose statistics and RNG state a resume must restore), random
 # labels so validation loss soon rises and early stopping's state decides when the run ends.
-FLAGS = ["--variant", "bn", "--dropout", "dropout", "--depth", "3", "--width", "32", "--valid-size", "200",
-         "--epochs", "10", "--patience", "2", "--lr", "1e-3", "--no-download"]
+FLAGS = [
+    "--variant",
+    "bn",
+    "--dropout",
+    "dropout",
+    "--depth",
+    "3",
+    "--width",
+    "32",
+    "--valid-size",
+    "200",
+    "--epochs",
+    "10",
+    "--patience",
+    "2",
+    "--lr",
+    "1e-3",
+    "--no-download",
+]
 SCORES = ("epochs_run", "best_epoch", "valid_loss", "valid_accuracy", "test_loss", "test_accuracy", "status")
 
 
@@ -88,8 +105,14 @@ def scripted_env(fake_data, **settings: str) -> dict[str, str]:
 
 
 def start_cli(args: list[str], env: dict[str, str], module: str = "tests.scripted_cli") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(proc: subprocess.Popen) -> SimpleNamespace:
@@ -157,7 +180,7 @@ def test_kill_9_mid_epoch_then_rerun_resumes_to_the_uninterrupted_result(killed_
     assert done.returncode == 0, done.stderr
     assert f"from process {killed_run.first.pid}, which no longer runs" in done.stdout
     assert "resuming" in done.stdout and "after epoch 2" in done.stdout
-    history = read_history(run_dir / "history.csv")
+    history = read_history_csv(run_dir / "history.csv")
     assert history.pop("epoch") == list(range(reference.metrics["epochs_run"]))  # each epoch exactly once
     assert_same_run(json.loads((run_dir / "metrics.json").read_text()), history, reference)
     assert not (run_dir / "checkpoint").exists() and not (run_dir / LOCK_FILE).exists()
@@ -182,12 +205,14 @@ def test_ctrl_c_exits_130_keeps_the_run_and_resumes(fake_data, reference, tmp_pa
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == INTERRUPTED and metrics["signal"] == "SIGINT"
     assert metrics["stopped_in_epoch"] == 2 and metrics["epochs_run"] == 1
-    history = read_history(run_dir / "history.csv")
+    history = read_history_csv(run_dir / "history.csv")
     assert history["epoch"] == [0]  # the cut-short epoch 2 is not logged
     assert history["val_loss"] == reference.history["val_loss"][:1]
     splits = load_splits(fake_data.root, valid_size=200)
     best = keras.saving.load_model(run_dir / "best.keras")
-    assert best.evaluate(splits.x_valid, splits.y_valid, verbose=0)[0] == pytest.approx(history["val_loss"][0], rel=1e-5)
+    assert best.evaluate(splits.x_valid, splits.y_valid, verbose=0)[0] == pytest.approx(
+        history["val_loss"][0], rel=1e-5
+    )
     assert latest_checkpoint(run_dir / "checkpoint").epoch == 1
 
     resumed = train(cli_config(fake_data, tmp_path), verbose=0)
@@ -205,7 +230,7 @@ def test_nan_at_epoch_3_is_diverged_with_the_message(fake_data, tmp_path, fake_c
     run_dir = tmp_path / "bn"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == DIVERGED and metrics["stopped_in_epoch"] == 3 and metrics["epochs_run"] == 2
-    history = read_history(run_dir / "history.csv")
+    history = read_history_csv(run_dir / "history.csv")
     assert history["epoch"] == [0, 1] and np.isfinite(history["loss"]).all()
     assert np.isfinite(metrics["valid_loss"])  # the best model is from before the divergence
     assert not (run_dir / "checkpoint").exists()
@@ -228,10 +253,9 @@ def test_stop_on_divergence_raises_with_the_epoch():
 # --- 2: the signal callback on its own --------------------------------------------------------------
 
 
-def test_stop_on_signal_stops_at_the_next_batch_and_restores_handlers():
+def test_stop_on_signal_stops_at_the_next_batch_and_restores_handlers(capsys):
     before = signal.getsignal(signal.SIGINT)
-    notices = io.StringIO()
-    with StopOnSignal(stream=notices) as stop:
+    with StopOnSignal() as stop:
         stop.on_epoch_begin(6)
         stop.on_train_batch_begin(0)  # nothing received yet: no stop
         os.kill(os.getpid(), signal.SIGINT)
@@ -240,7 +264,7 @@ def test_stop_on_signal_stops_at_the_next_batch_and_restores_handlers():
         with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C does not wait for the batch
             os.kill(os.getpid(), signal.SIGINT)
     assert raised.value.epoch == 7 and raised.value.signal_number == signal.SIGINT
-    assert "stopping at the end of this batch" in notices.getvalue()
+    assert "dnnlab: stopping at the end of this batch" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before
 
 
@@ -280,8 +304,10 @@ def bad_input_runs(fake_data, tmp_path_factory):
     (tmp / "a-file").write_text("not a folder")
     other = tmp / "other"
     config = cli_config(fake_data, other)
-    write_json_atomic(config.run_dir / "config.json", RunConfig.from_dict(
-        {**config.to_dict(), "train": {**config.to_dict()["train"], "lr": 2e-3}}).to_dict())
+    write_json_atomic(
+        config.run_dir / "config.json",
+        RunConfig.from_dict({**config.to_dict(), "train": {**config.to_dict()["train"], "lr": 2e-3}}).to_dict(),
+    )
     env = scripted_env(fake_data)
     # Nothing to fall back on: no $DNNLAB_DATA (CI sets it) and an empty Keras cache.
     no_data_env = {**{k: v for k, v in env.items() if k != "DNNLAB_DATA"}, "KERAS_HOME": str(tmp / "empty")}
@@ -317,7 +343,7 @@ def test_config_differences_name_fields_and_ignore_locations(tmp_path):
     assert config_differences(saved, changed) == ["train.epochs: 5 -> 6", "train.patience: 20 -> 3"]
     write_json_atomic(tmp_path / "config.json", saved)
     with pytest.raises(Exception, match=r"train\.epochs: 5 -> 6; train\.patience: 20 -> 3"):
-        check_same_config(tmp_path / "config.json", changed)
+        RunDir(tmp_path).check_config(RunConfig.from_dict(changed))
 
 
 # --- 6: atomic writes -----------------------------------------------------------------------------
@@ -326,9 +352,11 @@ def test_config_differences_name_fields_and_ignore_locations(tmp_path):
 @pytest.fixture
 def crash_on_rename(monkeypatch):
     """`os.replace` fails: the moment after the temp file is complete, before it takes the name."""
+
     def crash(src, dst):
         assert Path(src).exists(), "the temp file should be written before the rename"
         raise OSError("simulated crash")
+
     monkeypatch.setattr(os, "replace", crash)
 
 
@@ -363,9 +391,13 @@ def test_a_crash_mid_save_leaves_the_old_model_intact(tmp_path, request):
 
 def test_a_crash_mid_checkpoint_resumes_from_the_previous_one(tmp_path, monkeypatch):
     splits = synthetic_splits(n_train=256, n_valid=128, n_test=128)
-    config = RunConfig(variant="elu", name="toy", out=str(tmp_path / "crashed"),
-                       model=ModelConfig(depth=2, width=32, dropout="dropout"),
-                       train=TrainConfig(lr=1e-3, epochs=4, batch_size=32))
+    config = RunConfig(
+        variant="elu",
+        name="toy",
+        out=str(tmp_path / "crashed"),
+        model=ModelConfig(depth=2, width=32, dropout="dropout"),
+        train=TrainConfig(lr=1e-3, epochs=4, batch_size=32),
+    )
     rename, commits = os.rename, []
 
     def crash_on_third_commit(src, dst):

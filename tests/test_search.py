@@ -28,16 +28,22 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from dnnlab.cli import build_parser, main
-from dnnlab.cli_config import config_from_args
-from dnnlab.config import LRSearchConfig, ModelConfig, RunConfig, SearchConfig, TrainConfig, for_variant
+import dnnlab.search.run
+from dnnlab.cli import main
+from dnnlab.cli.flags import config_from_args
+from dnnlab.cli.main import build_parser
+from dnnlab.config import LRSearchConfig, ModelConfig, RunConfig, TrainConfig, for_variant
 from dnnlab.errors import DnnlabError
-from dnnlab.pruning import OptunaPruning
-import dnnlab.search
-from dnnlab.search import (DONE, SurplusTrial, baseline_params, centres_on_range_test, fit_trial, make_objective,
-                           open_storage, open_study, resolve_space, run_search, run_worker, trial_config)
-from dnnlab.search_report import search_report
-from dnnlab.train import train
+from dnnlab.search.config import SearchConfig
+from dnnlab.search.report import search_report
+from dnnlab.search.run import run_search
+from dnnlab.search.space import baseline_params, centres_on_range_test, resolve_space, trial_config
+from dnnlab.search.storage import open_storage
+from dnnlab.search.study import open_study
+from dnnlab.search.trial_pruning import OptunaPruning
+from dnnlab.search.trials import fit_trial, make_objective
+from dnnlab.search.worker import DONE, SurplusTrial, run_worker
+from dnnlab.training.train import train
 
 TESTS = Path(__file__).resolve().parent
 WORKER = TESTS / "search_worker.py"
@@ -46,8 +52,26 @@ POSTGRES_ENV = "DNNLAB_TEST_POSTGRES_URL"
 EPOCH_SLEEP = 0.4  # seconds per epoch in the workers: leaves >= 1 s to kill a worker mid-trial
 # A tiny model and a fixed shape (only the LR varies), so every trial reuses one compiled step.
 # No --lr: the workers centre the LR range on a range test (60 batches; one synthetic epoch is only 8).
-WORKER_FLAGS = ["--variant", "elu", "--depth", "2", "--width", "16", "--epochs", "4", "--patience", "4",
-                "--space", "lr", "--finder-steps", "60", "--heartbeat-interval", "1", "--grace-period", "8"]
+WORKER_FLAGS = [
+    "--variant",
+    "elu",
+    "--depth",
+    "2",
+    "--width",
+    "16",
+    "--epochs",
+    "4",
+    "--patience",
+    "4",
+    "--space",
+    "lr",
+    "--finder-steps",
+    "60",
+    "--heartbeat-interval",
+    "1",
+    "--grace-period",
+    "8",
+]
 # 8 s, not 3: on a busy 2-core machine a live worker's heartbeat thread can stall for seconds.
 
 
@@ -61,8 +85,9 @@ def test_space_is_lr_around_its_centre_and_batch_and_dropout_only_with_a_dropout
     assert bn.batch_sizes == (32, 64, 128, 256, 512) and bn.dropout_rate is None
     given = resolve_space(for_variant("bn", lr=1e-3), SearchConfig(lr_span=4), suggestion=5e-4)
     assert given.lr == pytest.approx((2.5e-4, 4e-3))  # an --lr number is the centre, not the suggestion
-    alpha = resolve_space(for_variant("alpha-dropout"), SearchConfig(dropout_low=0.02, dropout_high=0.2),
-                          suggestion=1e-3)
+    alpha = resolve_space(
+        for_variant("alpha-dropout"), SearchConfig(dropout_low=0.02, dropout_high=0.2), suggestion=1e-3
+    )
     assert alpha.dropout_rate == (0.02, 0.2)
     bounded = resolve_space(for_variant("bn", lr="auto"), SearchConfig(lr_low=1e-4, lr_high=2e-3, space="lr"))
     assert bounded.lr == (1e-4, 2e-3) and bounded.batch_sizes is None
@@ -106,7 +131,9 @@ def test_the_baseline_is_the_base_config_with_lr_autos_choice_unless_it_has_no_l
     params, how = baseline_params(numeric, resolve_space(numeric, SearchConfig()), auto_lr=None)
     assert params == {"lr": 2e-3, "batch_size": 32} and how == "the base config"
     textbook = for_variant("bn")
-    assert baseline_params(textbook, resolve_space(textbook, SearchConfig(space="batch")), None)[0] == {"batch_size": 32}
+    assert baseline_params(textbook, resolve_space(textbook, SearchConfig(space="batch")), None)[0] == {
+        "batch_size": 32
+    }
     bounded_auto = for_variant("bn", lr="auto")
     bounds = SearchConfig(lr_low=1e-4, lr_high=1e-2)
     params, why = baseline_params(bounded_auto, resolve_space(bounded_auto, bounds), auto_lr=None)
@@ -136,19 +163,27 @@ def test_a_new_study_queues_the_baseline_as_trial_0_and_a_joining_worker_adds_no
     no_lr = for_variant("bn", lr="auto")
     bounds = SearchConfig(study="t", storage=url, lr_low=1e-4, lr_high=1e-2)
     bounded_space = resolve_space(no_lr, bounds)
-    study, _ = open_study(no_lr, bounds, bounded_space, open_storage(url),
-                          baseline=baseline_params(no_lr, bounded_space, None))
+    study, _ = open_study(
+        no_lr, bounds, bounded_space, open_storage(url), baseline=baseline_params(no_lr, bounded_space, None)
+    )
     assert study.get_trials() == [] and "no baseline trial: the base config has no LR" in capsys.readouterr().out
 
 
 def test_a_trial_trains_as_dnnlab_train_does_1cycle_included(tmp_path, toy_splits):
-    config = RunConfig(name="one", out=str(tmp_path), model=ModelConfig(depth=2, width=16),
-                       train=TrainConfig(lr=0.01, schedule="1cycle", epochs=3, batch_size=64, patience=3))
+    config = RunConfig(
+        name="one",
+        out=str(tmp_path),
+        model=ModelConfig(depth=2, width=16),
+        train=TrainConfig(lr=0.01, schedule="1cycle", epochs=3, batch_size=64, patience=3),
+    )
     trained = train(config, toy_splits, verbose=0).history
     searched = fit_trial(config, toy_splits, ScriptedTrial())
     assert searched["val_loss"] == trained["val_loss"] and searched["loss"] == trained["loss"]
-    constant = fit_trial(dataclasses.replace(config, train=dataclasses.replace(config.train, schedule="constant")),
-                         toy_splits, ScriptedTrial())
+    constant = fit_trial(
+        dataclasses.replace(config, train=dataclasses.replace(config.train, schedule="constant")),
+        toy_splits,
+        ScriptedTrial(),
+    )
     assert constant["loss"] != searched["loss"]  # so the comparison above can tell whether the cycle ran
 
 
@@ -221,7 +256,7 @@ def test_a_worker_with_other_settings_cannot_join(tmp_path):
     moved = RunConfig.from_dict({**first.to_dict(), "out": "/elsewhere", "data": {"data_dir": "/mnt/cifar"}})
     open_study(moved, search, resolve_space(moved, search), open_storage(url))
     other = for_variant("bn", epochs=6, lr=5e-4)
-    with pytest.raises(DnnlabError, match=r"train\.epochs: 5 vs 6"):
+    with pytest.raises(DnnlabError, match=r"train\.epochs: 5 -> 6"):
         open_study(other, search, resolve_space(other, search), open_storage(url))
 
 
@@ -236,7 +271,7 @@ def test_workers_centred_on_range_tests_all_sample_the_first_workers_range(tmp_p
     assert study.user_attrs["dnnlab_settings"]["lr_suggestion"] == 1e-3
     # A centre given with --lr is another setting, not a rounding difference.
     fixed = for_variant("bn", lr=1e-3)
-    with pytest.raises(DnnlabError, match=r"train\.lr: None vs 0\.001"):
+    with pytest.raises(DnnlabError, match=r"train\.lr: None -> 0\.001"):
         open_study(fixed, search, resolve_space(fixed, search), open_storage(url))
 
 
@@ -291,8 +326,12 @@ def test_a_trial_created_after_all_slots_are_claimed_is_not_run(tmp_path):
 
 
 def test_without_the_baseline_trial_a_worker_runs_only_the_range_test_and_samples_trial_0(tmp_path, toy_splits):
-    config = RunConfig(out=str(tmp_path), model=ModelConfig(depth=2, width=16), train=TrainConfig(epochs=1),
-                       lr_search=LRSearchConfig(finder_steps=20))
+    config = RunConfig(
+        out=str(tmp_path),
+        model=ModelConfig(depth=2, width=16),
+        train=TrainConfig(epochs=1),
+        lr_search=LRSearchConfig(finder_steps=20),
+    )
     search = SearchConfig(study="s", trials=1, space="lr", baseline_trial=False)
     outcome = run_search(config, search, toy_splits)
     folder = tmp_path / "search" / "s"
@@ -319,14 +358,16 @@ def test_the_baseline_trial_runs_to_its_end_where_a_sampled_one_is_pruned(tmp_pa
 @pytest.mark.parametrize("ends_by", ["returning", "pruning"])  # Optuna fails differently in each case
 def test_a_worker_survives_its_trial_being_declared_dead(tmp_path, capsys, ends_by):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    study = optuna.create_study(study_name="s", storage=open_storage(url, SearchConfig(heartbeat_interval=1,
-                                                                                         grace_period=2)))
+    study = optuna.create_study(
+        study_name="s", storage=open_storage(url, SearchConfig(heartbeat_interval=1, grace_period=2))
+    )
     other_worker = open_storage(url)
 
     def objective(trial):
         if trial.number == 0:  # what another worker's heartbeat check does when this one stalls
             trial_id = other_worker.get_trial_id_from_study_id_trial_number(
-                other_worker.get_study_id_from_name("s"), trial.number)
+                other_worker.get_study_id_from_name("s"), trial.number
+            )
             other_worker.set_trial_state_values(trial_id, state=TrialState.FAIL)
             if ends_by == "pruning":
                 raise optuna.TrialPruned()
@@ -352,11 +393,27 @@ class StudyRun:
 
 
 def start_worker(url: str, study: str, out: Path, n_trials: int, log: Path, cache: Path) -> subprocess.Popen:
-    env = {**os.environ, "SEARCH_WORKER_EPOCH_SLEEP": str(EPOCH_SLEEP), "PYTHONUNBUFFERED": "1",
-           # JAX's on-disk compilation cache lets workers reuse one compiled train step (test speed only).
-           "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    command = [sys.executable, str(WORKER), *WORKER_FLAGS, "--study", study, "--storage", url,
-               "--out", str(out), "--trials", str(n_trials)]
+    env = {
+        **os.environ,
+        "SEARCH_WORKER_EPOCH_SLEEP": str(EPOCH_SLEEP),
+        "PYTHONUNBUFFERED": "1",
+        # JAX's on-disk compilation cache lets workers reuse one compiled train step (test speed only).
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
+    command = [
+        sys.executable,
+        str(WORKER),
+        *WORKER_FLAGS,
+        "--study",
+        study,
+        "--storage",
+        url,
+        "--out",
+        str(out),
+        "--trials",
+        str(n_trials),
+    ]
     return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
 
 
@@ -398,8 +455,11 @@ def run_study_with_a_killed_worker(url: str, out: Path, n_workers: int, n_trials
             except (KeyError, DnnlabError):  # the study is not created yet
                 return None
             for t in trials:
-                if (t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
-                        and t.intermediate_values):
+                if (
+                    t.state == TrialState.RUNNING
+                    and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+                    and t.intermediate_values
+                ):
                     return t.number
             return None
 
@@ -474,7 +534,8 @@ def worker_config(out: Path) -> RunConfig:
 
 def test_the_lr_range_is_the_first_range_tests_suggestion_within_the_span(sqlite_run):
     settings = storage_at(sqlite_run.url).get_study_user_attrs(
-        storage_at(sqlite_run.url).get_study_id_from_name(sqlite_run.study))["dnnlab_settings"]
+        storage_at(sqlite_run.url).get_study_id_from_name(sqlite_run.study)
+    )["dnnlab_settings"]
     suggestion = settings["lr_suggestion"]
     assert settings["space"]["lr"] == pytest.approx([suggestion / 10, suggestion * 10])
     lrs = [t.params["lr"] for t in raw_trials(sqlite_run.url, sqlite_run.study) if t.params]
@@ -501,7 +562,7 @@ def test_rerun_counts_toward_the_total_not_n_more(sqlite_run, jax_cache, monkeyp
     def no_second_range_test(*args):
         raise AssertionError("a worker joining a study reuses its range test's suggestion")
 
-    monkeypatch.setattr(dnnlab.search, "lr_auto", no_second_range_test)
+    monkeypatch.setattr(dnnlab.search.run, "lr_auto", no_second_range_test)
     # Already complete: returns before loading any data (splits=None would load CIFAR-10), adds nothing.
     outcome = run_search(config, SearchConfig(trials=sqlite_run.n_trials, **flags))
     assert len(raw_trials(sqlite_run.url, sqlite_run.study)) == before
@@ -518,8 +579,10 @@ def test_rerun_counts_toward_the_total_not_n_more(sqlite_run, jax_cache, monkeyp
 
 
 def test_search_report_prints_best_trials_and_writes_plot_and_loadable_best_json(sqlite_run, capsys):
-    assert main(["search-report", "--study", sqlite_run.study, "--storage", sqlite_run.url,
-                 "--out", str(sqlite_run.out)]) == 0
+    assert (
+        main(["search-report", "--study", sqlite_run.study, "--storage", sqlite_run.url, "--out", str(sqlite_run.out)])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "best trials" in text and "parameter importances" in text
     folder = sqlite_run.out / "search" / sqlite_run.study
@@ -547,8 +610,10 @@ def postgres_url():
         yield os.environ[POSTGRES_ENV]
         return
     if postgres_binary() is None:
-        pytest.skip(f"no PostgreSQL server: set {POSTGRES_ENV} or install the postgresql package "
-                    "(.ci/run does: apt-get install postgresql)")
+        pytest.skip(
+            f"no PostgreSQL server: set {POSTGRES_ENV} or install the postgresql package "
+            "(.ci/run does: apt-get install postgresql)"
+        )
     # Not under pytest's tmp dir: that is private to this user, and the server may run as `postgres`.
     folder = Path(tempfile.gettempdir()) / f"dnnlab-pg-{uuid.uuid4().hex[:8]}"
     started = subprocess.run([str(PG_SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120)

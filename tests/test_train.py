@@ -1,14 +1,15 @@
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from dnnlab.models import build_model
-from dnnlab.train import METRICS_FILE, read_history, train
+from dnnlab.models.build import build_model
+from dnnlab.training.history import read_history_csv
+from dnnlab.training.run_dir import METRICS_FILE
+from dnnlab.training.train import train
 from tests.conftest import synthetic_splits
 
 SMALL = ModelConfig(depth=3, width=32)
@@ -53,7 +54,7 @@ def test_best_weights_are_restored_even_without_early_stop(tmp_path):
     object.__setattr__(splits, "y_train", rng.integers(0, 10, len(splits.y_train)))
     config = run_config(tmp_path, model=ModelConfig(depth=2, width=256), lr=3e-3, epochs=12, patience=100)
     result = train(config, splits, verbose=0)
-    history = read_history(result.run_dir / "history.csv")
+    history = read_history_csv(result.run_dir / "history.csv")
     best = int(np.argmin(history["val_loss"]))
     assert result.metrics["epochs_run"] == 12  # early stopping did not trigger
     assert best < 11, "precondition: the best epoch is not the last"
@@ -69,9 +70,23 @@ def test_run_folder_has_everything(tmp_path, toy_splits):
     files = {p.name for p in result.run_dir.iterdir()}
     assert {"config.json", "history.csv", "metrics.json", "best.keras"} <= files
     metrics = json.loads((result.run_dir / METRICS_FILE).read_text())
-    expected = {"status", "variant", "lr", "seed", "epochs_run", "best_epoch", "valid_loss", "valid_accuracy",
-                "test_loss", "test_accuracy", "mean_epoch_seconds", "time_to_best_seconds", "wall_seconds",
-                "train_size", "versions"}
+    expected = {
+        "status",
+        "variant",
+        "lr",
+        "seed",
+        "epochs_run",
+        "best_epoch",
+        "valid_loss",
+        "valid_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "mean_epoch_seconds",
+        "time_to_best_seconds",
+        "wall_seconds",
+        "train_size",
+        "versions",
+    }
     assert expected <= set(metrics)
     assert metrics["versions"]["keras"] == keras.__version__
     assert metrics["epochs_run"] == 2 and metrics["lr"] == 1e-3

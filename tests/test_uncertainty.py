@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dnnlab.errors import DnnlabError
-from dnnlab.uncertainty import (
+from dnnlab.uncertainty.metrics import (
     accuracy,
     accuracy_vs_coverage,
     brier,
@@ -16,13 +16,15 @@ from dnnlab.uncertainty import (
 
 # Five predictions worked out by hand. Confidences 0.90, 0.55, 0.58, 0.78, 0.45 fall into the
 # 15-bin ECE bins (13/15, 14/15], (8/15, 9/15] (twice), (11/15, 12/15] and (6/15, 7/15].
-PROBS = np.array([
-    [0.90, 0.05, 0.05],  # label 0: right
-    [0.55, 0.25, 0.20],  # label 1: wrong
-    [0.30, 0.58, 0.12],  # label 1: right
-    [0.10, 0.12, 0.78],  # label 2: right
-    [0.45, 0.35, 0.20],  # label 1: wrong
-])
+PROBS = np.array(
+    [
+        [0.90, 0.05, 0.05],  # label 0: right
+        [0.55, 0.25, 0.20],  # label 1: wrong
+        [0.30, 0.58, 0.12],  # label 1: right
+        [0.10, 0.12, 0.78],  # label 2: right
+        [0.45, 0.35, 0.20],  # label 1: wrong
+    ]
+)
 LABELS = np.array([0, 1, 1, 2, 1])
 
 

@@ -16,15 +16,14 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import keras  # noqa: E402
-
 from dnnlab.config import ModelConfig, TrainConfig  # noqa: E402
-from dnnlab.lr_range_test import LRRangeTest  # noqa: E402
-from dnnlab.models import build_model  # noqa: E402
-from dnnlab.schedules import exponential, progress  # noqa: E402
-from dnnlab.train import compile_model  # noqa: E402
+from dnnlab.lr.range_test import LRRangeTest  # noqa: E402
+from dnnlab.models.build import build_model  # noqa: E402
+from dnnlab.models.compile import compile_model  # noqa: E402
+from dnnlab.schedules.curves import exponential, progress  # noqa: E402
 
 STEPS, BATCH, REPEATS = 500, 32, 3
 
@@ -58,11 +57,10 @@ def main() -> None:
     def loop():
         for i in range(STEPS):
             model.optimizer.learning_rate = exponential(progress(i, STEPS), 1e-6, 1e-4)
-            float(model.train_on_batch(x[i * BATCH:(i + 1) * BATCH], y[i * BATCH:(i + 1) * BATCH])[0])
+            float(model.train_on_batch(x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH])[0])
 
     def fit_with(*callbacks):
-        return lambda: model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
-                                 callbacks=list(callbacks))
+        return lambda: model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=list(callbacks))
 
     cases = {
         "plain fit, no callback": lambda: fit_with()(),
@@ -75,10 +73,12 @@ def main() -> None:
     subset = 10_000
     epoch_end = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None)
     cases = {
-        "epoch-end callback only": lambda: model.fit(x[:subset], y[:subset], batch_size=BATCH, verbose=0,
-                                                     callbacks=[epoch_end]),
-        "plus TerminateOnNaN": lambda: model.fit(x[:subset], y[:subset], batch_size=BATCH, verbose=0,
-                                                 callbacks=[keras.callbacks.TerminateOnNaN(), epoch_end]),
+        "epoch-end callback only": lambda: model.fit(
+            x[:subset], y[:subset], batch_size=BATCH, verbose=0, callbacks=[epoch_end]
+        ),
+        "plus TerminateOnNaN": lambda: model.fit(
+            x[:subset], y[:subset], batch_size=BATCH, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), epoch_end]
+        ),
     }
     cases["epoch-end callback only"]()  # compile the last partial batch's shape outside the timings
     report(f"one epoch on {subset} images (a search candidate's epoch): best of {REPEATS}, seconds", cases, 1.0)

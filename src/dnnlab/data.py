@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnnlab.config import DataConfig
 from dnnlab.errors import DnnlabError
 
 DATA_ENV = "DNNLAB_DATA"
@@ -226,7 +227,13 @@ def make_splits(
     )
 
 
-def load_splits(data_dir: str | Path | None = None, valid_size: int = 5000, subset: int | None = None,
-                download: bool = True) -> Splits:
+def load_splits(
+    data_dir: str | Path | None = None, valid_size: int = 5000, subset: int | None = None, download: bool = True
+) -> Splits:
     data = load_cifar10(data_dir, download)
     return make_splits(data.x_train, data.y_train, data.x_test, data.y_test, valid_size, subset)
+
+
+def load_data(config: DataConfig) -> Splits:
+    """The splits a `DataConfig` describes: where the data is, the validation size, the subset."""
+    return load_splits(config.data_dir, config.valid_size, config.subset, config.download)

@@ -1,6 +1,6 @@
 """What the answers' experiments share: build a net, train it briefly, time it, read its weights.
 
-Built on `dnnlab.train` (`build_for`, `compile_model`, `evaluate`) so an answer's net is the
+Built on `dnnlab.models` (`build_for`, `compile_model`, `evaluate`) so an answer's net is the
 project's net. Two choices keep `dnnlab answers --quick` inside its time budget on a 2-core CPU:
 
 - Training arrays are cut to whole batches. On JAX a smaller last batch has a new shape, so
@@ -15,27 +15,27 @@ average of ~20: the same 2,000-image prediction took 27-737 ms wall but 27-53 ms
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
+import keras
 import numpy as np
 
-import keras
-
-from dnnlab.callbacks import EpochTimer
 from dnnlab.config import ModelConfig, RunConfig, TrainConfig
 from dnnlab.data import Splits
-from dnnlab.model_state import ModelState, capture, restore
-from dnnlab.train import EVAL_BATCH_SIZE, build_for, compile_model
+from dnnlab.models.build import build_for
+from dnnlab.models.compile import EVAL_BATCH_SIZE, compile_model
+from dnnlab.models.state import ModelState, capture, restore
+from dnnlab.training.callbacks import EpochTimer
 
 BATCH_SIZE = 32  # the textbook's batch size, for every answer
 CLOCK = time.process_time  # CPU seconds of this process (see the module docstring)
 
-Log = Callable[[str], None]
-
-
-def quiet(_: str) -> None:
-    """The default progress sink: say nothing (tests and library callers)."""
+# Where an experiment reports progress: the answers' logger, or the runner's adapter of it that
+# adds the question number and the elapsed time.
+Progress = logging.Logger | logging.LoggerAdapter
+LOG = logging.getLogger("dnnlab.answers")
 
 
 def build(model_config: ModelConfig, splits: Splits, seed: int) -> keras.Model:
@@ -45,7 +45,7 @@ def build(model_config: ModelConfig, splits: Splits, seed: int) -> keras.Model:
 
 
 def compiled(model: keras.Model, lr: float, optimizer: str = "nadam", momentum: float = 0.0) -> keras.Model:
-    """`model` compiled by `dnnlab.train.compile_model` (logits + sparse cross-entropy + accuracy)."""
+    """`model` compiled by `dnnlab.models.compile.compile_model` (logits + sparse cross-entropy + accuracy)."""
     compile_model(model, TrainConfig(optimizer=optimizer, momentum=momentum), lr)
     return model
 
@@ -62,9 +62,14 @@ def fit(model: keras.Model, splits: Splits, epochs: int, callbacks: list | None 
     """Train on whole batches, validating every epoch; the history includes `epoch_time` (CPU s)."""
     x, y = whole_batches(splits.x_train, splits.y_train)
     history = model.fit(
-        x, y, batch_size=BATCH_SIZE, epochs=epochs,
-        validation_data=(splits.x_valid, splits.y_valid), validation_batch_size=EVAL_BATCH_SIZE,
-        callbacks=[EpochTimer(clock=CLOCK), keras.callbacks.TerminateOnNaN(), *(callbacks or [])], verbose=0,
+        x,
+        y,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        validation_data=(splits.x_valid, splits.y_valid),
+        validation_batch_size=EVAL_BATCH_SIZE,
+        callbacks=[EpochTimer(clock=CLOCK), keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
+        verbose=0,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 

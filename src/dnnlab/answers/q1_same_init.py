@@ -5,20 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
-import keras
-
-from dnnlab.answers.common import Log, build, compiled, dense_layers, fit, quiet, restart, snapshot
-from dnnlab.models import hidden_dense_layers
+from dnnlab.answers.common import LOG, Progress, build, compiled, dense_layers, fit, restart, snapshot
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
-from dnnlab.document import Document, save_figure
+from dnnlab.models.build import hidden_dense_layers
+from dnnlab.report.document import Document
+from dnnlab.report.figures import new_figure, save_figure
 
 NUMBER = 1
 TITLE = "Same He-sampled value for every weight?"
-QUESTION = ("Is it OK to initialize all the weights to the same value as long as that value is selected "
-            "randomly using He initialization?")
+QUESTION = (
+    "Is it OK to initialize all the weights to the same value as long as that value is selected "
+    "randomly using He initialization?"
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,10 @@ def unit_spread(kernel: np.ndarray, bias: np.ndarray | None = None) -> float:
 
 def hidden_spreads(model: keras.Model) -> list[float]:
     # The output layer's neurons are classes, not copies, so only hidden layers count.
-    return [unit_spread(keras.ops.convert_to_numpy(layer.kernel), keras.ops.convert_to_numpy(layer.bias))
-            for layer in hidden_dense_layers(model)]
+    return [
+        unit_spread(keras.ops.convert_to_numpy(layer.kernel), keras.ops.convert_to_numpy(layer.bias))
+        for layer in hidden_dense_layers(model)
+    ]
 
 
 def set_same_value(model: keras.Model, rng: np.random.Generator) -> list[float]:
@@ -70,23 +74,21 @@ def set_same_value(model: keras.Model, rng: np.random.Generator) -> list[float]:
     return values
 
 
-def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
+def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     model = compiled(build(ModelConfig(depth=config.depth, width=config.width), splits, config.seed), config.lr)
     start = snapshot(model)
     spread_he_init = hidden_spreads(model)
-    log(f"He init, {config.epochs} epochs")
+    log.info(f"He init, {config.epochs} epochs")
     he = fit(model, splits, config.epochs)
     spread_he = hidden_spreads(model)
     restart(model, start)
     values = set_same_value(model, np.random.default_rng(config.seed))
-    log(f"same value per layer, {config.epochs} epochs")
+    log.info(f"same value per layer, {config.epochs} epochs")
     same = fit(model, splits, config.epochs)
     return Result(values, hidden_spreads(model), spread_he, spread_he_init, same["val_accuracy"], he["val_accuracy"])
 
 
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
-    import matplotlib.pyplot as plt
-
     same_max, he_min = max(result.spread_same), min(result.spread_he)
     exact = "exactly 0" if same_max == 0 else f"{same_max:.1e}, rounding noise"
     doc.heading(f"Q{NUMBER}. {QUESTION}")
@@ -105,10 +107,12 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
     )
     doc.table(
         ["hidden layer", "same value drawn", "neuron spread, same value", "neuron spread, He"],
-        [[i + 1, f"{v:+.4f}", f"{s:.2e}", f"{h:.4f}"]
-         for i, (v, s, h) in enumerate(zip(result.values, result.spread_same, result.spread_he))],
+        [
+            [i + 1, f"{v:+.4f}", f"{s:.2e}", f"{h:.4f}"]
+            for i, (v, s, h) in enumerate(zip(result.values, result.spread_same, result.spread_he))
+        ],
     )
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, (ax,) = new_figure(6, 3.5)
     epochs = np.arange(1, len(result.val_acc_he) + 1)
     ax.plot(epochs, result.val_acc_he, "o-", label="He init (independent draws)")
     ax.plot(epochs, result.val_acc_same, "s-", label="one He-sampled value per layer")

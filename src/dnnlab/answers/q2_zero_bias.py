@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
-import keras
-
-from dnnlab.answers.common import Log, build, compiled, dense_layers, fit, quiet, restart, snapshot
-from dnnlab.models import hidden_dense_layers
+from dnnlab.answers.common import LOG, Progress, build, compiled, dense_layers, fit, restart, snapshot
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
-from dnnlab.document import Document
+from dnnlab.models.build import hidden_dense_layers
+from dnnlab.report.document import Document
 
 NUMBER = 2
 TITLE = "Zero biases?"
@@ -46,7 +45,7 @@ def hidden_bias_std(model: keras.Model) -> float:
     return float(np.std(np.concatenate(biases)))
 
 
-def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
+def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     model_config = ModelConfig(depth=config.depth, width=config.width)
     model = compiled(build(model_config, splits, config.seeds[0]), config.lr)
     start = snapshot(model)
@@ -54,12 +53,12 @@ def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
     for seed in config.seeds:
         # Paired runs: the same He kernels for both, so only the biases differ.
         weights = build(model_config, splits, seed).get_weights()
-        log(f"seed {seed}: zero biases, {config.epochs} epochs")
+        log.info(f"seed {seed}: zero biases, {config.epochs} epochs")
         keras.utils.set_random_seed(seed)
         restart(model, start, weights)
         acc_zero.append(fit(model, splits, config.epochs)["val_accuracy"][-1])
         bias_stds.append(hidden_bias_std(model))
-        log(f"seed {seed}: random biases, {config.epochs} epochs")
+        log.info(f"seed {seed}: random biases, {config.epochs} epochs")
         keras.utils.set_random_seed(seed)
         restart(model, start, weights)
         rng = np.random.default_rng(seed)

@@ -5,17 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
-import keras
-
 from dnnlab.answers.common import (
-    BATCH_SIZE, Log, build, compiled, fit, fmt_pct, kernels, quiet, restart, snapshot,
+    BATCH_SIZE,
+    LOG,
+    Progress,
+    build,
+    compiled,
+    fit,
+    fmt_pct,
+    kernels,
+    restart,
+    snapshot,
 )
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
-from dnnlab.document import Document, save_figure
-from dnnlab.models import hidden_dense_layers
+from dnnlab.models.build import hidden_dense_layers
+from dnnlab.report.document import Document
+from dnnlab.report.figures import new_figure, save_figure
 
 NUMBER = 3
 TITLE = "SELU vs ReLU"
@@ -100,25 +109,26 @@ def kernel_gradients(model: keras.Model, x: np.ndarray, y: np.ndarray, batches: 
 
 
 def layer_stats(model: keras.Model, splits: Splits, config: Config) -> LayerStats:
-    x, y = splits.x_train[: config.samples], splits.y_train[: config.samples]
-    outputs = hidden_activations(model, x)
+    outputs = hidden_activations(model, splits.x_train[: config.samples])
     return LayerStats(
         means=[float(a.mean()) for a in outputs],
         stds=[float(a.std()) for a in outputs],
         dead=float(np.mean([dead_unit_fraction(a) for a in outputs])),
         zero_outputs=float(np.mean([np.mean(a == 0) for a in outputs])),
-        gradient_rms=[float(np.sqrt(np.mean(g**2))) for g in
-                      kernel_gradients(model, splits.x_train, splits.y_train, config.gradient_batches)],
+        gradient_rms=[
+            float(np.sqrt(np.mean(g**2)))
+            for g in kernel_gradients(model, splits.x_train, splits.y_train, config.gradient_batches)
+        ],
     )
 
 
-def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
+def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     nets = {}
     for name, fields in NETS.items():
         model_config = ModelConfig(depth=config.depth, width=config.width, **fields)
         model = compiled(build(model_config, splits, config.seed), config.lr, optimizer="sgd")
         init = layer_stats(model, splits, config)
-        log(f"{name}: {config.epochs} epochs of plain SGD")
+        log.info(f"{name}: {config.epochs} epochs of plain SGD")
         history = fit(model, splits, config.epochs)
         nets[name] = NetResult(init, layer_stats(model, splits, config), history["val_accuracy"][-1])
     return Result(nets)
@@ -138,8 +148,6 @@ def _caveat(supported: bool, what: str) -> str:
 
 
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
-    import matplotlib.pyplot as plt
-
     selu, relu = result.nets["selu"], result.nets["relu"]
     normalized = all(abs(m) < 0.3 for m in selu.init.means) and all(0.7 < s < 1.3 for s in selu.init.stds)
     centred = np.mean(np.abs(selu.init.means)) < np.mean(np.abs(relu.init.means))
@@ -155,29 +163,31 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
         f"LeCun-normal init vs ReLU with He init, trained {config.epochs} epochs with plain SGD "
         f"(lr {config.lr}); statistics over {config.samples} training images."
     )
-    doc.bullets([
-        "**Self-normalization, hence no vanishing or exploding gradients**: each layer's outputs keep mean ≈ 0 "
-        f"and std ≈ 1 through the whole depth, without BatchNorm. SELU layer means {_span(selu.init.means)} "
-        f"and stds {_span(selu.init.stds, '.2f')} at init (after training, once the weights are no longer "
-        f"LeCun-normal: {_span(selu.trained.means)} and {_span(selu.trained.stds, '.2f')})"
-        + _caveat(normalized, "SELU's statistics at init left mean 0 / std 1")
-        + f". The per-layer gradient RMS stays within a factor {_ratio(selu.init.gradient_rms):.1f} across "
-        f"the {config.depth} layers at init and {_ratio(selu.trained.gradient_rms):.1f} after training; vanishing "
-        "or exploding gradients would be orders of magnitude"
-        + _caveat(stable, "SELU's gradients spanned 10x or more")
-        + f" (ReLU with He init: {_ratio(relu.init.gradient_rms):.1f} and {_ratio(relu.trained.gradient_rms):.1f}"
-        + ("; He init keeps ReLU's gradients stable too, but not its activations centred)" if relu_stable else ")"),
-        "**Negative outputs pull each layer's mean toward 0**, as with ELU, which ReLU cannot do (its "
-        f"outputs are ≥ 0): mean activation per layer {_span(selu.init.means)} for SELU vs "
-        f"{_span(relu.init.means)} for ReLU at init, {_span(selu.trained.means)} vs {_span(relu.trained.means)} "
-        "after training" + _caveat(centred, "SELU's means were not closer to 0 than ReLU's"),
-        "**A non-zero gradient for negative inputs, so no dying units**: SELU's slope is λα·eᶻ > 0 for z < 0. "
-        f"ReLU outputs exactly 0, and passes no gradient, for {fmt_pct(relu.trained.zero_outputs)} of its "
-        f"(unit, input) pairs after training, SELU for {fmt_pct(selu.trained.zero_outputs)}; dead units (0 for "
-        f"every input): ReLU {fmt_pct(relu.init.dead)} at init and {fmt_pct(relu.trained.dead)} after "
-        f"training, SELU {fmt_pct(selu.trained.dead)}"
-        + _caveat(alive, "SELU had dead units or ReLU had no more zero outputs than SELU"),
-    ])
+    doc.bullets(
+        [
+            "**Self-normalization, hence no vanishing or exploding gradients**: each layer's outputs keep mean ≈ 0 "
+            f"and std ≈ 1 through the whole depth, without BatchNorm. SELU layer means {_span(selu.init.means)} "
+            f"and stds {_span(selu.init.stds, '.2f')} at init (after training, once the weights are no longer "
+            f"LeCun-normal: {_span(selu.trained.means)} and {_span(selu.trained.stds, '.2f')})"
+            + _caveat(normalized, "SELU's statistics at init left mean 0 / std 1")
+            + f". The per-layer gradient RMS stays within a factor {_ratio(selu.init.gradient_rms):.1f} across "
+            f"the {config.depth} layers at init and {_ratio(selu.trained.gradient_rms):.1f} after training; vanishing "
+            "or exploding gradients would be orders of magnitude"
+            + _caveat(stable, "SELU's gradients spanned 10x or more")
+            + f" (ReLU with He init: {_ratio(relu.init.gradient_rms):.1f} and {_ratio(relu.trained.gradient_rms):.1f}"
+            + ("; He init keeps ReLU's gradients stable too, but not its activations centred)" if relu_stable else ")"),
+            "**Negative outputs pull each layer's mean toward 0**, as with ELU, which ReLU cannot do (its "
+            f"outputs are ≥ 0): mean activation per layer {_span(selu.init.means)} for SELU vs "
+            f"{_span(relu.init.means)} for ReLU at init, {_span(selu.trained.means)} vs {_span(relu.trained.means)} "
+            "after training" + _caveat(centred, "SELU's means were not closer to 0 than ReLU's"),
+            "**A non-zero gradient for negative inputs, so no dying units**: SELU's slope is λα·eᶻ > 0 for z < 0. "
+            f"ReLU outputs exactly 0, and passes no gradient, for {fmt_pct(relu.trained.zero_outputs)} of its "
+            f"(unit, input) pairs after training, SELU for {fmt_pct(selu.trained.zero_outputs)}; dead units (0 for "
+            f"every input): ReLU {fmt_pct(relu.init.dead)} at init and {fmt_pct(relu.trained.dead)} after "
+            f"training, SELU {fmt_pct(selu.trained.dead)}"
+            + _caveat(alive, "SELU had dead units or ReLU had no more zero outputs than SELU"),
+        ]
+    )
     doc.paragraph(
         f"Validation accuracy after {config.epochs} epochs: SELU {selu.val_accuracy:.3f}, ReLU "
         f"{relu.val_accuracy:.3f}. The catch: SELU is slower to compute than ReLU, and its guarantees vanish "
@@ -185,11 +195,21 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
     )
     doc.table(
         ["net", "stage", "layer means", "layer stds", "dead units", "zero outputs", "gradient RMS span (×)"],
-        [[name, stage, _span(s.means), _span(s.stds, ".2f"), fmt_pct(s.dead), fmt_pct(s.zero_outputs),
-          f"{_ratio(s.gradient_rms):.1f}"]
-         for name, net in result.nets.items() for stage, s in (("init", net.init), ("trained", net.trained))],
+        [
+            [
+                name,
+                stage,
+                _span(s.means),
+                _span(s.stds, ".2f"),
+                fmt_pct(s.dead),
+                fmt_pct(s.zero_outputs),
+                f"{_ratio(s.gradient_rms):.1f}",
+            ]
+            for name, net in result.nets.items()
+            for stage, s in (("init", net.init), ("trained", net.trained))
+        ],
     )
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4), layout="constrained")
+    fig, axes = new_figure(14, 4, ncols=3)
     layers = np.arange(1, config.depth + 1)
     for name, net in result.nets.items():
         for stage, stats, style in (("init", net.init, "--"), ("trained", net.trained, "-")):

@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dnnlab.answers.common import Log, build, compiled, fit, quiet, steady_epoch_seconds
+from dnnlab.answers.common import LOG, Progress, build, compiled, fit, steady_epoch_seconds
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
-from dnnlab.document import Document
+from dnnlab.report.document import Document
 
 NUMBER = 4
 TITLE = "Which activation where"
-QUESTION = ("In which cases would you want to use each of the following activation functions: SELU, leaky ReLU "
-            "(and its variants), ReLU, tanh, logistic, and softmax?")
+QUESTION = (
+    "In which cases would you want to use each of the following activation functions: SELU, leaky ReLU "
+    "(and its variants), ReLU, tanh, logistic, and softmax?"
+)
 
 # Each hidden activation with the initializer it is meant for (softmax is an output activation:
 # every net here emits logits and the loss applies the softmax).
@@ -54,17 +56,23 @@ class Result:
     rows: list[Row]
 
 
-def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
+def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     rows = []
     for activation in config.activations:
         initializer = ACTIVATIONS[activation]
         # Standardized inputs for all, so only the activation (and its init) changes.
-        model_config = ModelConfig(depth=config.depth, width=config.width, activation=activation,
-                                   initializer=initializer, input_scaling="standardize")
-        log(f"{activation}: {config.epochs} epochs")
+        model_config = ModelConfig(
+            depth=config.depth,
+            width=config.width,
+            activation=activation,
+            initializer=initializer,
+            input_scaling="standardize",
+        )
+        log.info(f"{activation}: {config.epochs} epochs")
         history = fit(compiled(build(model_config, splits, config.seed), config.lr), splits, config.epochs)
-        rows.append(Row(activation, initializer, steady_epoch_seconds(history["epoch_time"]),
-                        history["val_accuracy"][-1]))
+        rows.append(
+            Row(activation, initializer, steady_epoch_seconds(history["epoch_time"]), history["val_accuracy"][-1])
+        )
     return Result(rows)
 
 

@@ -7,16 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from dnnlab.answers.common import BATCH_SIZE, Log, build, compiled, quiet, whole_batches
+from dnnlab.answers.common import BATCH_SIZE, LOG, Progress, build, compiled, whole_batches
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
-from dnnlab.document import Document, save_figure
-from dnnlab.train import evaluate
+from dnnlab.models.compile import evaluate
+from dnnlab.report.document import Document
+from dnnlab.report.figures import new_figure, save_figure
 
 NUMBER = 5
 TITLE = "Momentum too close to 1"
-QUESTION = ("What may happen if you set the momentum hyperparameter too close to 1 (e.g., 0.99999) when using an "
-            "SGD optimizer?")
+QUESTION = (
+    "What may happen if you set the momentum hyperparameter too close to 1 (e.g., 0.99999) when using an SGD optimizer?"
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ class Result:
     net_val_loss: list[float]  # validation loss after training (nan: diverged)
 
 
-def momentum_trajectory(momentum: float, lr: float, curvatures: tuple[float, float], start: tuple[float, float],
-                        steps: int) -> np.ndarray:
+def momentum_trajectory(
+    momentum: float, lr: float, curvatures: tuple[float, float], start: tuple[float, float], steps: int
+) -> np.ndarray:
     """Positions of SGD with momentum on f(x) = sum(c_i x_i^2) / 2, using Keras's update rule:
     v <- momentum * v - lr * grad(x); x <- x + v."""
     c = np.asarray(curvatures, dtype=float)
@@ -93,8 +96,12 @@ def net_batch_losses(splits: Splits, config: Config, momentum: float) -> tuple[n
     `train_on_batch` returns each batch's own loss (fit's logs hold a running mean); the run
     stops at the first non-finite loss.
     """
-    model = compiled(build(ModelConfig(depth=config.depth, width=config.width), splits, config.seed),
-                     config.lr, optimizer="sgd", momentum=momentum)
+    model = compiled(
+        build(ModelConfig(depth=config.depth, width=config.width), splits, config.seed),
+        config.lr,
+        optimizer="sgd",
+        momentum=momentum,
+    )
     x, y = whole_batches(splits.x_train, splits.y_train)
     order_rng = np.random.default_rng(config.seed)
     losses = []
@@ -108,12 +115,14 @@ def net_batch_losses(splits: Splits, config: Config, momentum: float) -> tuple[n
     return np.array(losses), evaluate(model, splits.x_valid, splits.y_valid)[0]
 
 
-def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
-    paths = [momentum_trajectory(m, config.quad_lr, config.curvatures, config.quad_start, config.quad_steps)
-             for m in config.momenta]
+def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
+    paths = [
+        momentum_trajectory(m, config.quad_lr, config.curvatures, config.quad_start, config.quad_steps)
+        for m in config.momenta
+    ]
     net_losses, net_val = [], []
     for momentum in config.momenta:
-        log(f"net with SGD momentum {momentum}, {config.epochs} epochs")
+        log.info(f"net with SGD momentum {momentum}, {config.epochs} epochs")
         losses, val_loss = net_batch_losses(splits, config, momentum)
         net_losses.append(losses)
         net_val.append(val_loss)
@@ -137,19 +146,23 @@ def _smooth(values: np.ndarray, window: int = 25) -> np.ndarray:
 def _net_outcome(losses: np.ndarray, val_loss: float) -> str:
     if not np.isfinite(val_loss):
         return f"diverged (loss {losses[-1]:.3g}) at batch {len(losses)}"
-    return (f"training loss {np.mean(losses[-25:]):.3f} over its last 25 batches (peak batch loss "
-            f"{np.max(losses):.1f}), validation loss {val_loss:.3f}")
+    return (
+        f"training loss {np.mean(losses[-25:]):.3f} over its last 25 batches (peak batch loss "
+        f"{np.max(losses):.1f}), validation loss {val_loss:.3f}"
+    )
 
 
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
-    import matplotlib.pyplot as plt
-
     def quadratic_text(momentum: float, steps: int | None, overshoot: float, crossings: int) -> str:
         if steps is None:
-            return (f"momentum {momentum}: not converged after {config.quad_steps} steps, overshoot "
-                    f"{overshoot:.0%} of the start, {crossings} crossings of the minimum so far")
-        return (f"momentum {momentum}: converged in {steps} steps, overshoot {overshoot:.0%} of the start, "
-                f"{crossings} crossings of the minimum before converging")
+            return (
+                f"momentum {momentum}: not converged after {config.quad_steps} steps, overshoot "
+                f"{overshoot:.0%} of the start, {crossings} crossings of the minimum so far"
+            )
+        return (
+            f"momentum {momentum}: converged in {steps} steps, overshoot {overshoot:.0%} of the start, "
+            f"{crossings} crossings of the minimum before converging"
+        )
 
     doc.heading(f"Q{NUMBER}. {QUESTION}")
     doc.paragraph(
@@ -166,12 +179,13 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
         f"to the minimum stays below {config.tolerance:g}× the start's: "
         + "; ".join(map(quadratic_text, result.momenta, result.steps_to_converge, result.overshoot, result.crossings))
         + f". On CIFAR-10 ({config.depth}×{config.width} ELU net, SGD lr {config.lr}, {config.epochs} epochs): "
-        + "; ".join(f"momentum {m}: {_net_outcome(losses, v)}"
-                    for m, losses, v in zip(result.momenta, result.net_losses, result.net_val_loss))
+        + "; ".join(
+            f"momentum {m}: {_net_outcome(losses, v)}"
+            for m, losses, v in zip(result.momenta, result.net_losses, result.net_val_loss)
+        )
         + "."
     )
-    fig, axes = plt.subplots(1, len(result.momenta) + 1, figsize=(4.2 * (len(result.momenta) + 1), 4),
-                             layout="constrained")
+    fig, axes = new_figure(4.2 * (len(result.momenta) + 1), 4, ncols=len(result.momenta) + 1)
     for ax, m, path in zip(axes, result.momenta, result.trajectories):
         shown = path[:301]  # the first 300 steps
         span = np.abs(shown).max(axis=0) * 1.1
@@ -185,13 +199,16 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
     axes[-1].axhline(config.tolerance * np.linalg.norm(config.quad_start), color="gray", linestyle=":")
     axes[-1].set(title="distance to the minimum", xlabel="step")
     axes[-1].legend(fontsize=8)
-    doc.figure(save_figure(fig, folder / "q5_quadratic.png"),
-               "Q5: SGD with momentum on an ill-conditioned quadratic (dotted: convergence threshold)")
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    doc.figure(
+        save_figure(fig, folder / "q5_quadratic.png"),
+        "Q5: SGD with momentum on an ill-conditioned quadratic (dotted: convergence threshold)",
+    )
+    fig, (ax,) = new_figure(7, 3.8)
     for m, losses in zip(result.momenta, result.net_losses):
         finite = np.where(np.isfinite(losses), losses, np.nan)
         ax.semilogy(_smooth(finite), label=f"momentum {m}" + ("" if np.isfinite(losses).all() else " (diverged)"))
-    ax.set(title="Q5: CIFAR-10 training loss with SGD (25-batch moving average)", xlabel="batch",
-           ylabel="training loss")
+    ax.set(
+        title="Q5: CIFAR-10 training loss with SGD (25-batch moving average)", xlabel="batch", ylabel="training loss"
+    )
     ax.legend()
     doc.figure(save_figure(fig, folder / "q5_net_loss.png"), "Q5: training loss of the real net per momentum")

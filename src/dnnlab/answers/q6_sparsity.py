@@ -5,18 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
-import keras
-
 from dnnlab.answers.common import (
-    BATCH_SIZE, Log, build, compiled, dense_layers, fit, fmt_pct, kernels, quiet, whole_batches,
+    BATCH_SIZE,
+    LOG,
+    Progress,
+    build,
+    compiled,
+    dense_layers,
+    fit,
+    fmt_pct,
+    kernels,
+    whole_batches,
     with_hidden_dropout,
 )
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
-from dnnlab.document import Document, save_figure
-from dnnlab.train import evaluate
+from dnnlab.models.compile import evaluate
+from dnnlab.report.document import Document
+from dnnlab.report.figures import new_figure, save_figure
 
 NUMBER = 6
 TITLE = "Sparse models"
@@ -145,13 +154,13 @@ def with_l1(model: keras.Model, penalty: float) -> keras.Model:
     return model
 
 
-def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
+def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     model_config = ModelConfig(depth=config.depth, width=config.width)
 
     def accuracy(model: keras.Model) -> float:
         return evaluate(model, splits.x_valid, splits.y_valid)[1]
 
-    log(f"dense net, {config.epochs} epochs")
+    log.info(f"dense net, {config.epochs} epochs")
     dense = compiled(build(model_config, splits, config.seed), config.lr)
     fit(dense, splits, config.epochs)
     trained = kernels(dense)
@@ -160,12 +169,12 @@ def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
     set_kernels(dense, pruned_to(trained, config.final_sparsity))
     one_shot = accuracy(dense)
     set_kernels(dense, trained)
-    log(f"gradual pruning to {config.final_sparsity:.0%}, {config.finetune_epochs} epochs of fine-tuning")
+    log.info(f"gradual pruning to {config.final_sparsity:.0%}, {config.finetune_epochs} epochs of fine-tuning")
     gradual_prune(dense, splits, config)
 
     l1_rows = []
     for penalty in config.l1:
-        log(f"l1 = {penalty:g}, {config.epochs} epochs")
+        log.info(f"l1 = {penalty:g}, {config.epochs} epochs")
         model = compiled(with_l1(build(model_config, splits, config.seed), penalty), config.lr)
         fit(model, splits, config.epochs)
         weights = kernels(model)
@@ -174,7 +183,7 @@ def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
         set_kernels(model, [np.where(np.abs(w) <= config.tiny, 0.0, w) for w in weights])
         l1_rows.append(L1Row(penalty, zero_fraction(weights, config.tiny), before, accuracy(model), curve))
 
-    log(f"dropout {config.dropout_rate} after every hidden layer, {config.epochs} epochs")
+    log.info(f"dropout {config.dropout_rate} after every hidden layer, {config.epochs} epochs")
     dropout = compiled(with_hidden_dropout(build(model_config, splits, config.seed), config.dropout_rate), config.lr)
     fit(dropout, splits, config.epochs)
     return Result(
@@ -193,8 +202,6 @@ def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
 
 
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
-    import matplotlib.pyplot as plt
-
     doc.heading(f"Q{NUMBER}. {QUESTION}")
     curve = ", ".join(f"{fmt_pct(s, 0)} → {a:.3f}" for s, a in zip(result.curve_sparsity, result.curve_val_acc))
     final = int(np.argmin([abs(s - config.final_sparsity) for s in config.sparsities]))  # curve point to compare
@@ -202,22 +209,26 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
         f"ℓ1 = {r.penalty:g}: {fmt_pct(r.tiny)} of the weights end ≤ {config.tiny:g} (without ℓ1: "
         f"{fmt_pct(result.dense_tiny)}); setting them to 0 changes validation accuracy {r.val_acc:.3f} → "
         f"{r.val_acc_tiny_zeroed:.3f}; pruned to {fmt_pct(config.sparsities[final], 0)} it keeps "
-        f"{r.curve_val_acc[final]:.3f} (without ℓ1: {result.curve_val_acc[final]:.3f})" for r in result.l1)
-    doc.bullets([
-        "**Train, then zero out the tiny weights (magnitude pruning).** The smallest weights contribute "
-        f"least, so removing them costs little accuracy up to a point. Measured (one-shot, global, no "
-        f"fine-tuning; sparsity → validation accuracy): {curve}. The dense net had {fmt_pct(result.dense_tiny)} "
-        f"of its weights ≤ {config.tiny:g} to begin with.",
-        "**Strong ℓ1 regularization during training.** The ℓ1 penalty pushes every weight toward 0 with a "
-        "constant force, so the ones that do not pay for themselves end at (about) 0 and can be removed. "
-        f"Measured: {l1}.",
-        "**Gradual pruning with fine-tuning, as pruning toolkits do** (e.g. the TensorFlow Model Optimization "
-        "Toolkit): raise the sparsity step by step during training on a polynomial schedule, keep pruned weights "
-        f"at 0, and let the others compensate. Measured: {fmt_pct(result.gradual_sparsity)} sparsity with "
-        f"validation accuracy {result.gradual_val_acc:.3f} after {config.finetune_epochs} epochs of "
-        f"fine-tuning, vs {result.one_shot_val_acc:.3f} for one-shot pruning to the same "
-        f"{fmt_pct(config.final_sparsity, 0)} (dense: {result.dense_val_acc:.3f}).",
-    ])
+        f"{r.curve_val_acc[final]:.3f} (without ℓ1: {result.curve_val_acc[final]:.3f})"
+        for r in result.l1
+    )
+    doc.bullets(
+        [
+            "**Train, then zero out the tiny weights (magnitude pruning).** The smallest weights contribute "
+            f"least, so removing them costs little accuracy up to a point. Measured (one-shot, global, no "
+            f"fine-tuning; sparsity → validation accuracy): {curve}. The dense net had {fmt_pct(result.dense_tiny)} "
+            f"of its weights ≤ {config.tiny:g} to begin with.",
+            "**Strong ℓ1 regularization during training.** The ℓ1 penalty pushes every weight toward 0 with a "
+            "constant force, so the ones that do not pay for themselves end at (about) 0 and can be removed. "
+            f"Measured: {l1}.",
+            "**Gradual pruning with fine-tuning, as pruning toolkits do** (e.g. the TensorFlow Model Optimization "
+            "Toolkit): raise the sparsity step by step during training on a polynomial schedule, keep pruned weights "
+            f"at 0, and let the others compensate. Measured: {fmt_pct(result.gradual_sparsity)} sparsity with "
+            f"validation accuracy {result.gradual_val_acc:.3f} after {config.finetune_epochs} epochs of "
+            f"fine-tuning, vs {result.one_shot_val_acc:.3f} for one-shot pruning to the same "
+            f"{fmt_pct(config.final_sparsity, 0)} (dense: {result.dense_val_acc:.3f}).",
+        ]
+    )
     doc.paragraph(
         "**Dropout is not one of them.** Dropout zeroes random *activations*, different ones at every training "
         "step, and is switched off at inference; it never sets a weight to 0, and every weight is used to make "
@@ -229,24 +240,41 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
     doc.table(
         ["method", "sparsity", "val accuracy"],
         [["dense (no pruning)", fmt_pct(0.0), f"{result.dense_val_acc:.3f}"]]
-        + [[f"one-shot magnitude pruning {fmt_pct(s, 0)}", fmt_pct(s), f"{a:.3f}"]
-           for s, a in zip(result.curve_sparsity, result.curve_val_acc) if s > 0]
-        + [[f"ℓ1 {r.penalty:g}, weights ≤ {config.tiny:g} zeroed", fmt_pct(r.tiny), f"{r.val_acc_tiny_zeroed:.3f}"]
-           for r in result.l1]
-        + [["gradual pruning + fine-tuning", fmt_pct(result.gradual_sparsity), f"{result.gradual_val_acc:.3f}"],
-           [f"dropout {config.dropout_rate}", fmt_pct(result.dropout_zero), f"{result.dropout_val_acc:.3f}"]],
+        + [
+            [f"one-shot magnitude pruning {fmt_pct(s, 0)}", fmt_pct(s), f"{a:.3f}"]
+            for s, a in zip(result.curve_sparsity, result.curve_val_acc)
+            if s > 0
+        ]
+        + [
+            [f"ℓ1 {r.penalty:g}, weights ≤ {config.tiny:g} zeroed", fmt_pct(r.tiny), f"{r.val_acc_tiny_zeroed:.3f}"]
+            for r in result.l1
+        ]
+        + [
+            ["gradual pruning + fine-tuning", fmt_pct(result.gradual_sparsity), f"{result.gradual_val_acc:.3f}"],
+            [f"dropout {config.dropout_rate}", fmt_pct(result.dropout_zero), f"{result.dropout_val_acc:.3f}"],
+        ],
     )
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (ax,) = new_figure(7, 4)
     ax.plot(np.array(result.curve_sparsity) * 100, result.curve_val_acc, "o-", label="one-shot magnitude pruning")
     for r in result.l1:
-        (line,) = ax.plot(np.array(result.curve_sparsity) * 100, r.curve_val_acc, "--",
-                          label=f"ℓ1 {r.penalty:g}, then magnitude pruning")
-        ax.plot(r.tiny * 100, r.val_acc_tiny_zeroed, "s", color=line.get_color(), markersize=8,
-                label=f"ℓ1 {r.penalty:g}, weights ≤ {config.tiny:g} zeroed")
-    ax.plot(result.gradual_sparsity * 100, result.gradual_val_acc, "*", markersize=14,
-            label="gradual pruning + fine-tuning")
+        (line,) = ax.plot(
+            np.array(result.curve_sparsity) * 100,
+            r.curve_val_acc,
+            "--",
+            label=f"ℓ1 {r.penalty:g}, then magnitude pruning",
+        )
+        ax.plot(
+            r.tiny * 100,
+            r.val_acc_tiny_zeroed,
+            "s",
+            color=line.get_color(),
+            markersize=8,
+            label=f"ℓ1 {r.penalty:g}, weights ≤ {config.tiny:g} zeroed",
+        )
+    ax.plot(
+        result.gradual_sparsity * 100, result.gradual_val_acc, "*", markersize=14, label="gradual pruning + fine-tuning"
+    )
     ax.plot(result.dropout_zero * 100, result.dropout_val_acc, "x", markersize=10, label="dropout (no sparsity)")
-    ax.set(xlabel="sparsity (% of weights exactly 0)", ylabel="validation accuracy",
-           title="Q6: sparsity vs accuracy")
+    ax.set(xlabel="sparsity (% of weights exactly 0)", ylabel="validation accuracy", title="Q6: sparsity vs accuracy")
     ax.legend(fontsize=8)
     doc.figure(save_figure(fig, folder / "q6_sparsity.png"), "Q6: sparsity vs validation accuracy per method")

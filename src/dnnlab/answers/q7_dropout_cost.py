@@ -5,22 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
-import keras
-
 from dnnlab.answers.common import (
-    Log, best_seconds, build, compiled, fit, quiet, steady_epoch_seconds, with_hidden_dropout,
+    LOG,
+    Progress,
+    best_seconds,
+    build,
+    compiled,
+    fit,
+    steady_epoch_seconds,
+    with_hidden_dropout,
 )
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
-from dnnlab.document import Document, save_figure
-from dnnlab.train import EVAL_BATCH_SIZE, best_epoch_index
+from dnnlab.models.compile import EVAL_BATCH_SIZE
+from dnnlab.report.document import Document
+from dnnlab.report.figures import new_figure, save_figure
+from dnnlab.training.history import best_epoch_index
+from dnnlab.uncertainty.mc_dropout import mc_predict
 
 NUMBER = 7
 TITLE = "What dropout costs"
-QUESTION = ("Does dropout slow down training? Does it slow down inference (i.e., making predictions on new "
-            "instances)? What about MC Dropout?")
+QUESTION = (
+    "Does dropout slow down training? Does it slow down inference (i.e., making predictions on new "
+    "instances)? What about MC Dropout?"
+)
 
 
 @dataclass(frozen=True)
@@ -62,28 +73,27 @@ class Result:
     predicted: int  # images per prediction pass
 
 
-class MCDropout(keras.layers.Dropout):
-    """Dropout that stays on at inference, for MC Dropout. Only dropout is forced on: other
-    layers (BatchNorm if any) keep their inference behaviour."""
+class AlwaysOnDropout(keras.layers.Dropout):
+    """Dropout that stays on at inference, for the full-pass MC Dropout baseline. Only dropout is
+    forced on: other layers (BatchNorm if any) keep their inference behaviour."""
 
     def call(self, inputs, training=None):
         return super().call(inputs, training=True)
 
 
-def naive_mc_predict(mc_model: keras.Model, x: np.ndarray, samples: int) -> np.ndarray:
-    """Mean class probabilities over `samples` full forward passes with dropout on."""
+def full_pass_mc_predict(mc_model: keras.Model, x: np.ndarray, samples: int) -> np.ndarray:
+    """Mean class probabilities over `samples` full forward passes with dropout on (the textbook's way)."""
     total = 0.0
     for _ in range(samples):
         total = total + keras.ops.convert_to_numpy(
-            keras.ops.softmax(mc_model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)))
+            keras.ops.softmax(mc_model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0))
+        )
     return total / samples
 
 
 def trunk_cached_mc_seconds(model: keras.Model, x: np.ndarray, samples: list[int], repeats: int) -> list[float]:
-    """CPU seconds for MC Dropout with `dnnlab.mc_dropout.mc_predict`, which runs the layers before
-    the first dropout layer once and samples only the rest (timed as `naive_mc_predict` is)."""
-    from dnnlab.mc_dropout import mc_predict
-
+    """CPU seconds for MC Dropout with `dnnlab.uncertainty.mc_dropout.mc_predict`, which runs the layers
+    before the first dropout layer once and samples only the rest (timed as `full_pass_mc_predict` is)."""
     return best_seconds([lambda n=n: mc_predict(model, x, samples=n, seed=0) for n in samples], repeats)
 
 
@@ -101,29 +111,39 @@ def train_stats(model: keras.Model, splits: Splits, config: Config) -> TrainStat
     )
 
 
-def experiment(splits: Splits, config: Config, log: Log = quiet) -> Result:
+def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     model_config = ModelConfig(depth=config.depth, width=config.width)
-    log(f"without dropout, up to {config.epochs} epochs")
+    log.info(f"without dropout, up to {config.epochs} epochs")
     plain = compiled(build(model_config, splits, config.seed), config.lr)
     plain_stats = train_stats(plain, splits, config)
-    log(f"with dropout {config.dropout_rate}, up to {config.epochs} epochs")
+    log.info(f"with dropout {config.dropout_rate}, up to {config.epochs} epochs")
     dropout = compiled(with_hidden_dropout(build(model_config, splits, config.seed), config.dropout_rate), config.lr)
     dropout_stats = train_stats(dropout, splits, config)
 
-    log("timing inference and MC Dropout")
+    log.info("timing inference and MC Dropout")
     x = splits.x_valid[: config.timed_images]
     predict_plain, predict_dropout = best_seconds(
-        [lambda: plain.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0),
-         lambda: dropout.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)], config.repeats)
-    mc_model = with_hidden_dropout(dropout, config.dropout_rate, layer_class=MCDropout)
-    mc_naive = best_seconds([lambda n=n: naive_mc_predict(mc_model, x, n) for n in config.samples], config.repeats)
-    return Result(plain_stats, dropout_stats, predict_plain, predict_dropout, list(config.samples), mc_naive,
-                  trunk_cached_mc_seconds(dropout, x, list(config.samples), config.repeats), len(x))
+        [
+            lambda: plain.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0),
+            lambda: dropout.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0),
+        ],
+        config.repeats,
+    )
+    mc_model = with_hidden_dropout(dropout, config.dropout_rate, layer_class=AlwaysOnDropout)
+    mc_naive = best_seconds([lambda n=n: full_pass_mc_predict(mc_model, x, n) for n in config.samples], config.repeats)
+    return Result(
+        plain_stats,
+        dropout_stats,
+        predict_plain,
+        predict_dropout,
+        list(config.samples),
+        mc_naive,
+        trunk_cached_mc_seconds(dropout, x, list(config.samples), config.repeats),
+        len(x),
+    )
 
 
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
-    import matplotlib.pyplot as plt
-
     plain, drop = result.plain, result.dropout
     epoch_ratio = drop.seconds_per_epoch / plain.seconds_per_epoch
     converge_ratio = drop.best_epoch / plain.best_epoch
@@ -132,41 +152,50 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
         f"dropout needed {converge_ratio:.1f}× the epochs to reach its best validation loss"
         if converge_ratio > 1
         else f"**in this run** dropout reached its best validation loss after {converge_ratio:.1f}× the epochs "
-             "(not slower); on larger budgets it usually needs more epochs"
+        "(not slower); on larger budgets it usually needs more epochs"
     )
-    cap = (" (at least one run hit the epoch cap before early stopping, so its best epoch is a lower bound)"
-           if any(stopped) else "")
+    cap = (
+        " (at least one run hit the epoch cap before early stopping, so its best epoch is a lower bound)"
+        if any(stopped)
+        else ""
+    )
     one_pass = result.mc_naive[0] / result.mc_samples[0]  # seconds per MC pass at the smallest N
     per_sample = [t / one_pass for t in result.mc_naive]
     doc.heading(f"Q{NUMBER}. {QUESTION}")
-    doc.bullets([
-        "**Training: yes.** Mainly because the noise that dropout injects slows convergence: the net typically "
-        "needs more epochs, up to about twice as many, to reach its best model; drawing the masks also adds a little "
-        f"work to each step. Measured ({config.depth}×{config.width} ELU net, dropout {config.dropout_rate} after "
-        f"every hidden layer, Nadam, early stopping with patience {config.patience}): best validation loss at "
-        f"epoch {drop.best_epoch} vs {plain.best_epoch} without dropout: {slower}; {drop.time_to_best:.1f} vs "
-        f"{plain.time_to_best:.1f} CPU s of training up to the best epoch; per epoch {drop.seconds_per_epoch:.2f} "
-        f"vs {plain.seconds_per_epoch:.2f} CPU s ({epoch_ratio:.2f}×"
-        + (", so here the masks cost next to nothing" if epoch_ratio < 1.05 else "")
-        + f"); best validation loss {drop.best_val_loss:.3f} vs {plain.best_val_loss:.3f}{cap}.",
-        "**Inference: no.** Dropout is only active during training; at inference the layer passes its inputs "
-        "through unchanged (Keras scales during training instead, \"inverted dropout\"), so the net does "
-        f"exactly the same work. Measured: predicting {result.predicted:,} images took "
-        f"{result.predict_dropout * 1000:.0f} CPU ms with the dropout net vs {result.predict_plain * 1000:.0f} "
-        f"CPU ms without dropout ({result.predict_dropout / result.predict_plain:.2f}×; least of {config.repeats} "
-        "calls each).",
-        "**MC Dropout: yes, ×N at inference.** It keeps dropout on at inference and averages N stochastic "
-        "predictions, so naive MC Dropout costs N forward passes (training is unchanged). Measured: "
-        + ", ".join(f"N = {n}: {t:.2f} CPU s ({r:.1f}× one MC pass)"
-                    for n, t, r in zip(result.mc_samples, result.mc_naive, per_sample))
-        + ". Only the layers after the first dropout layer need to be recomputed for each sample, so caching "
-        "the trunk before it cuts the cost when dropout sits near the output"
-        + ". Here dropout follows every hidden layer, so the cached trunk is only the first layer; dnnlab's "
-        "`mc_predict` measured " + ", ".join(f"N = {n}: {t:.2f} CPU s" for n, t in zip(result.mc_samples, result.mc_cached))
-        + " (for the exercise's alpha-dropout net, with dropout just before the output layer, 100 samples cost about "
-        "as much as two plain predictions: see BENCHMARKS.md).",
-    ])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    doc.bullets(
+        [
+            "**Training: yes.** Mainly because the noise that dropout injects slows convergence: the net "
+            "typically needs more epochs, up to about twice as many, to reach its best model; drawing the masks "
+            f"also adds a little work to each step. Measured ({config.depth}×{config.width} ELU net, dropout "
+            f"{config.dropout_rate} after every hidden layer, Nadam, early stopping with patience "
+            f"{config.patience}): best validation loss at epoch {drop.best_epoch} vs {plain.best_epoch} without "
+            f"dropout: {slower}; {drop.time_to_best:.1f} vs {plain.time_to_best:.1f} CPU s of training up to the "
+            f"best epoch; per epoch {drop.seconds_per_epoch:.2f} vs {plain.seconds_per_epoch:.2f} CPU s "
+            f"({epoch_ratio:.2f}×"
+            + (", so here the masks cost next to nothing" if epoch_ratio < 1.05 else "")
+            + f"); best validation loss {drop.best_val_loss:.3f} vs {plain.best_val_loss:.3f}{cap}.",
+            "**Inference: no.** Dropout is only active during training; at inference the layer passes its inputs "
+            'through unchanged (Keras scales during training instead, "inverted dropout"), so the net does '
+            f"exactly the same work. Measured: predicting {result.predicted:,} images took "
+            f"{result.predict_dropout * 1000:.0f} CPU ms with the dropout net vs {result.predict_plain * 1000:.0f} "
+            f"CPU ms without dropout ({result.predict_dropout / result.predict_plain:.2f}×; least of {config.repeats} "
+            "calls each).",
+            "**MC Dropout: yes, ×N at inference.** It keeps dropout on at inference and averages N stochastic "
+            "predictions, so naive MC Dropout costs N forward passes (training is unchanged). Measured: "
+            + ", ".join(
+                f"N = {n}: {t:.2f} CPU s ({r:.1f}× one MC pass)"
+                for n, t, r in zip(result.mc_samples, result.mc_naive, per_sample)
+            )
+            + ". Only the layers after the first dropout layer need to be recomputed for each sample, so caching "
+            "the trunk before it cuts the cost when dropout sits near the output"
+            + ". Here dropout follows every hidden layer, so the cached trunk is only the first layer; dnnlab's "
+            "`mc_predict` measured "
+            + ", ".join(f"N = {n}: {t:.2f} CPU s" for n, t in zip(result.mc_samples, result.mc_cached))
+            + " (for the exercise's alpha-dropout net, with dropout just before the output layer, 100 samples "
+            "cost about as much as two plain predictions: see BENCHMARKS.md).",
+        ]
+    )
+    fig, axes = new_figure(11, 4, ncols=2)
     axes[0].plot(np.arange(1, len(plain.val_loss) + 1), plain.val_loss, "o-", label="no dropout")
     axes[0].plot(np.arange(1, len(drop.val_loss) + 1), drop.val_loss, "s-", label=f"dropout {config.dropout_rate}")
     for stats, color in ((plain, "C0"), (drop, "C1")):

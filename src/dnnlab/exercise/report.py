@@ -1,0 +1,119 @@
+"""The exercise-8 report: results table (also CSV and JSON), plots, and answers written from the
+measured numbers, as report.md and a standalone report.html."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from dnnlab.exercise.config import ExerciseConfig
+from dnnlab.exercise.figures import accuracy_figure, curves_figure, lr_finder_figure, mc_figure
+from dnnlab.exercise.prose import QUESTIONS, SAME_MC_GAP, SAME_MODEL_GAP, answers
+from dnnlab.exercise.records import RunRecord, by_part
+from dnnlab.exercise.tables import csv_text, results_json, run_csv_rows, summary_csv_rows, table_rows
+from dnnlab.files import write_json_atomic, write_text_atomic
+from dnnlab.report.document import Document
+from dnnlab.report.figures import save_figure
+from dnnlab.uncertainty.report import FIGURES as MC_FIGURES
+
+
+def describe_run(records: Sequence[RunRecord], config: ExerciseConfig) -> str:
+    train_sizes = sorted({int(r.metrics.get("train_size", 0)) for r in records})
+    if config.lr == "auto":
+        lr = "searched per part and seed (LR range test + short confirming search on validation loss)"
+    elif config.lr == "textbook":
+        lr = "the book's hand-picked learning rates"
+    else:
+        lr = f"{config.lr:g} for every part"
+    return (
+        f"Parts {', '.join(by_part(records))}, {config.seeds} seed(s) from {config.seed}, "
+        f"{'/'.join(str(n) for n in train_sizes)} training images"
+        f"{' (--quick: a subset and few epochs, not comparable with the book)' if config.quick else ''}. "
+        f"Learning rate: {lr}. Early stopping, best epochs and every verdict below use the validation "
+        "set (held out from the training images); the test set is only evaluated."
+        + (
+            f" Up to {config.jobs} runs trained at once (--jobs), each in its own process, so their times "
+            "include sharing the CPU; --jobs 1 gives times without that."
+            if config.jobs > 1
+            else ""
+        )
+    )
+
+
+def unfinished_note(records: Sequence[RunRecord]) -> str | None:
+    """One sentence naming the runs that did not complete, or None."""
+    unfinished = [
+        f"part {r.part} seed {r.seed}: {r.metrics.get('status')} ({r.run_dir})" for r in records if not r.completed
+    ]
+    return None if not unfinished else ("Left out of every table and answer: " + "; ".join(unfinished) + ".")
+
+
+def build_document(records: Sequence[RunRecord], config: ExerciseConfig, figures: dict[str, Path]) -> Document:
+    doc = Document("Exercise 8: deep nets on CIFAR-10, measured")
+    doc.paragraph(describe_run(records, config))
+    note = unfinished_note(records)
+    if note:
+        doc.paragraph(f"**{note}**")
+    doc.heading("Results")
+    header, rows = table_rows(records)
+    doc.table(header, rows)
+    doc.paragraph(
+        'Figures are mean ± sample std over seeds. "book" columns are the textbook\'s published '
+        "numbers (Géron, one seed, validation accuracy), shown for reference only. Time to the "
+        "best epoch counts training epochs; the total includes the LR search and the evaluation. "
+        "Also in `results.csv`, `results.json` and, per run, `runs.csv`."
+    )
+    doc.heading("Answers")
+    for key, text in answers(records).items():
+        doc.paragraph(f"**{QUESTIONS[key]}** {text}")
+    doc.paragraph(
+        "Verdict rule: per-seed paired differences; a direction is claimed when every seed agrees "
+        "and the mean gap exceeds the std of the gaps. With one seed, gaps under "
+        f"{100 * SAME_MODEL_GAP:.1f} point ({100 * SAME_MC_GAP:.1f} for MC Dropout) count as about "
+        "the same."
+    )
+    doc.heading("Figures")
+    captions = {
+        "curves_epoch": "Validation loss and accuracy per epoch, every part and seed.",
+        "curves_time": "The same against cumulative training time (LR search excluded; the first epoch "
+        "includes compiling the model).",
+        "lr_finder": "LR range test of each part (first seed), with the learning rate the search chose.",
+        "accuracy": "Validation and test accuracy per part; black bars: the book's validation accuracy.",
+        "mc_dropout": "Part e: deterministic vs MC Dropout predictions of the same trained model.",
+        "mc_reliability": "Part e (first seed), validation set: reliability diagram, deterministic vs MC Dropout.",
+        "mc_coverage": "Part e (first seed), validation set: accuracy as the most uncertain predictions are "
+        "set aside first.",
+    }
+    for name, path in figures.items():
+        doc.figure(path, captions[name])
+    return doc
+
+
+def write_report(records: Sequence[RunRecord], config: ExerciseConfig) -> dict[str, Path]:
+    """Write the tables, figures and report.md/report.html into `config.out_dir`; return their paths."""
+    out = config.out_dir
+    by = by_part(records)
+    results = results_json(records, config)
+    files = {"json": out / "results.json", "csv": out / "results.csv", "runs_csv": out / "runs.csv"}
+    write_json_atomic(files["json"], results)
+    write_text_atomic(files["csv"], csv_text(summary_csv_rows(results)))
+    write_text_atomic(files["runs_csv"], csv_text(run_csv_rows(results)))
+    candidates = (
+        {}
+        if not by
+        else {
+            "curves_epoch": curves_figure(by, "epoch"),
+            "curves_time": curves_figure(by, "time"),
+            "lr_finder": lr_finder_figure(by),
+            "accuracy": accuracy_figure(by),
+            "mc_dropout": mc_figure(by["e"]) if any(r.mc is not None for r in by.get("e", [])) else None,
+        }
+    )
+    figures = {name: save_figure(fig, out / f"{name}.png") for name, fig in candidates.items() if fig is not None}
+    scored = [r for r in by.get("e", []) if r.mc is not None]
+    for name in ("reliability", "coverage") if scored else ():
+        path = scored[0].run_dir / MC_FIGURES[name]  # drawn by mc_dropout_report beside the run
+        if path.exists():
+            figures[f"mc_{name}"] = path
+    md, html = build_document(records, config, figures).write(out, "report")
+    return {**files, **{f"figure_{name}": path for name, path in figures.items()}, "md": md, "html": html}

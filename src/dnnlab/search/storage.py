@@ -1,0 +1,111 @@
+"""Opening a study's storage: SQLite by default, any SQLAlchemy URL (PostgreSQL) across machines.
+
+The default is SQLite under `<out>/search/`, not Optuna's JournalFileBackend, because a killed
+worker's trial must not stay RUNNING forever: Optuna detects dead workers by storage
+heartbeats, and only its RDB storage implements them (JournalStorage has no heartbeat). SQLite
+serializes writers, which is fine for a few local processes whose writes are a handful per epoch;
+a busy timeout makes them wait instead of failing. Across machines pass a server URL
+(`--storage postgresql://user@host/db`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+
+from dnnlab.errors import DnnlabError
+from dnnlab.search.config import SearchConfig
+
+SEARCH_DIR = "search"  # under RunConfig.out
+SQLITE_FILE = "optuna.db"
+SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for SQLite's lock before giving up
+STORAGE_ATTEMPTS = 4  # tries to open a storage whose tables another worker may be creating right now
+
+
+def default_storage_url(out: str | Path) -> str:
+    return f"sqlite:///{(Path(out) / SEARCH_DIR / SQLITE_FILE).resolve()}"
+
+
+def display_url(url: str) -> str:
+    """`url` with any password masked, for printing."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def _with_driver(url: str) -> str:
+    # A bare postgresql:// picks psycopg2 or psycopg 3 depending on the SQLAlchemy version;
+    # dnnlab's `postgres` extra installs psycopg 3, so name it.
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url[len(bare) :]
+    return url
+
+
+def open_storage(url: str, search: SearchConfig | None = None) -> optuna.storages.RDBStorage:
+    """An RDB storage at `url`; with `search`, heartbeats on and dead workers' trials retried."""
+    import sqlalchemy
+
+    given, url = url, _with_driver(url)
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise _storage_error(given, exc) from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine_kwargs: dict[str, Any] = (
+        {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are experimental in Optuna 5
+        heartbeat: dict[str, Any] = (
+            {}
+            if search is None
+            else {
+                "heartbeat_interval": search.heartbeat_interval,
+                "grace_period": search.grace_period,
+                "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=search.max_retry
+                ),
+            }
+        )
+        for attempt in range(1, STORAGE_ATTEMPTS + 1):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+            except sqlalchemy.exc.SQLAlchemyError as exc:
+                if attempt == STORAGE_ATTEMPTS or not _lost_table_creation_race(exc):
+                    raise _storage_error(given, exc) from None
+                time.sleep(random.uniform(0.5, 1.5) * attempt)
+            except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
+                raise _storage_error(given, exc) from None
+    raise AssertionError("unreachable")
+
+
+def _lost_table_creation_race(exc: Exception) -> bool:
+    """Workers starting together on an empty database race to create Optuna's tables (CREATE TABLE
+    and CREATE TYPE are check-then-create); the loser finds them on a second try."""
+    import sqlalchemy
+
+    if isinstance(exc, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, sqlalchemy.exc.OperationalError) and ("already exists" in message or "locked" in message)
+
+
+def _storage_error(url: str, exc: Exception) -> DnnlabError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    hint = (
+        "; install the database driver for this URL (PostgreSQL: pip install 'dnnlab[postgres]')"
+        if isinstance(exc, ImportError)
+        else ""
+    )
+    return DnnlabError(f"cannot open storage {display_url(url)}: {reason}{hint}")

@@ -1,0 +1,70 @@
+"""One search trial: its hyperparameters, trained as `dnnlab train` trains, reported epoch by epoch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import keras
+import optuna
+
+from dnnlab.config import RunConfig
+from dnnlab.data import Splits
+from dnnlab.errors import DnnlabError
+from dnnlab.models.build import build_for
+from dnnlab.models.compile import compile_model, steps_in_fit
+from dnnlab.search.space import SearchSpace, suggest_params, trial_config
+from dnnlab.search.study import BASELINE_ATTR
+from dnnlab.search.trial_pruning import OptunaPruning
+from dnnlab.search.worker import check_slot, worker_id
+from dnnlab.training.history import best_epoch_index
+from dnnlab.training.train import fit_model
+
+log = logging.getLogger(__name__)
+
+
+def fit_trial(config: RunConfig, splits: Splits, trial: optuna.Trial, prunable: bool = True) -> dict[str, list[float]]:
+    """Train `config` as `dnnlab train` does (same model, optimizer, early stopping), reporting each epoch.
+
+    `prunable=False` (the baseline trial) reports every epoch but is never pruned.
+
+    No run folder: a search keeps its trials in the study; `best.json` retrains the winner fully.
+    """
+    keras.backend.clear_session()  # drop the previous trial's graphs; a worker runs many trials
+    keras.utils.set_random_seed(config.train.seed)
+    model = build_for(config, splits)
+    compile_model(model, config.train, config.lr, steps_in_fit(config, splits))  # the 1cycle, when scheduled
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.patience),
+        # No TerminateOnNaN: a per-batch check makes Keras wait for every batch's loss
+        # (docs/benchmarks/issue-3.md); OptunaPruning prunes a non-finite val_loss at epoch end.
+        OptunaPruning(trial, monitor="val_loss", prunable=prunable),
+    ]
+    return fit_model(model, config, splits, callbacks, verbose=0)
+
+
+def make_objective(
+    base: RunConfig, space: SearchSpace, splits: Splits, study_name: str, n_trials: int
+) -> Callable[[optuna.Trial], float]:
+    """The objective: the trial's best validation loss; accuracy, epochs and seed go to user attributes."""
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker_id())
+        check_slot(trial, n_trials)
+        params = suggest_params(trial, space)
+        config = trial_config(base, params, trial.number, study_name)
+        trial.set_user_attr("seed", config.train.seed)
+        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        log.info("trial %d on %s: %s", trial.number, trial.user_attrs["worker"], shown)
+        # The baseline runs to its end: "never worse than the default" needs the default's value.
+        history = fit_trial(config, splits, trial, prunable=BASELINE_ATTR not in trial.user_attrs)
+        try:
+            best = best_epoch_index(history)
+        except DnnlabError as exc:
+            raise optuna.TrialPruned(str(exc)) from None
+        trial.set_user_attr("valid_accuracy", history["val_accuracy"][best])
+        trial.set_user_attr("best_epoch", best + 1)
+        trial.set_user_attr("epochs_run", len(history["val_loss"]))
+        return history["val_loss"][best]
+
+    return objective

@@ -1,0 +1,41 @@
+"""A run's per-epoch history: `history.csv` in Keras's CSVLogger layout, and what is read off it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from dnnlab.errors import DnnlabError
+from dnnlab.files import write_text_atomic
+
+History = dict[str, list[float]]  # column -> one value per epoch
+
+
+def read_history_csv(path: str | Path) -> History:
+    """`history.csv` as columns of floats (the 0-based `epoch` column included)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def write_history_csv(path: Path, history: History) -> None:
+    """`history.csv` in `keras.callbacks.CSVLogger`'s layout: 0-based `epoch`, then sorted keys."""
+    keys = sorted(history)
+    epochs = len(history[keys[0]]) if keys else 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for epoch in range(epochs):
+        writer.writerow([epoch, *(repr(history[key][epoch]) for key in keys)])
+    write_text_atomic(path, buffer.getvalue())
+
+
+def best_epoch_index(history: History) -> int:
+    """0-based index of the lowest validation loss; the first one on ties, as EarlyStopping does."""
+    losses = np.asarray(history["val_loss"], dtype=float)
+    if not np.isfinite(losses).any():
+        raise DnnlabError("no finite validation loss was recorded; try a lower learning rate")
+    return int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))
