@@ -22,7 +22,11 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/dnnlab exercise
 
+# Style and layering first (seconds), then the tests.
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # dnnlab vs a TensorFlow-Keras reference (own virtualenv, made on first use), s/epoch per
