@@ -111,3 +111,12 @@ def test_variant_default_lr_is_the_textbook_one(tmp_path):
 def test_data_config_round_trips():
     config = RunConfig(variant="selu", data=DataConfig(subset=100), train=TrainConfig(lr="auto"))
     assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_cap_limited_only_when_the_cap_may_have_cut_the_run_short():
+    from dnnlab.training.history import cap_limited
+
+    assert cap_limited(best_epoch=95, epochs_run=100, max_epochs=100, patience=10)
+    assert not cap_limited(best_epoch=90, epochs_run=100, max_epochs=100, patience=10)  # early stopping's call
+    assert not cap_limited(best_epoch=30, epochs_run=40, max_epochs=100, patience=10)  # stopped early
+    assert cap_limited(best_epoch=18, epochs_run=18, max_epochs=18, patience=18)  # the old part a: always

@@ -83,6 +83,14 @@ class ModelConfig:
         one_of(self.input_scaling, INPUT_SCALINGS, "--input-scaling")
 
 
+# The early-stopping budget every comparison uses (exercise parts trained with Nadam, the optimizer
+# and schedule studies): one patience for every arm, chosen before looking at any arm's curves,
+# and a cap far past where any arm's best epoch has been seen (docs/design-notes.md). A run whose
+# best epoch falls within `patience` of its cap is cap-limited (`training.history.cap_limited`).
+BUDGET_PATIENCE = 10
+BUDGET_MAX_EPOCHS = 100
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     lr: float | str | None = option(None, "learning rate; None: the variant's textbook LR; auto: LR search")

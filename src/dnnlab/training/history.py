@@ -39,3 +39,9 @@ def best_epoch_index(history: History) -> int:
     if not np.isfinite(losses).any():
         raise DnnlabError("no finite validation loss was recorded; try a lower learning rate")
     return int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))
+
+
+def cap_limited(best_epoch: int, epochs_run: int, max_epochs: int, patience: int) -> bool:
+    """Whether the epoch cap, not early stopping, may have ended a run: its best epoch (1-based)
+    lies within `patience` of the cap and it ran to the cap, so later epochs might have been better."""
+    return epochs_run >= max_epochs and best_epoch > max_epochs - patience
