@@ -94,6 +94,7 @@ def part_config(config: ExerciseConfig, part: str, seed: int) -> RunConfig:
         variant=preset.variant,
         name=f"seed-{seed}",
         out=str(config.out_dir / f"{part}-{preset.name}"),
+        tensorboard=config.tensorboard,
         data=data,
         model=preset.model,
         train=train_config,
