@@ -12,6 +12,7 @@ from dnnlab.exercise.prose import QUESTIONS, SAME_MC_GAP, SAME_MODEL_GAP, answer
 from dnnlab.exercise.records import RunRecord, by_part
 from dnnlab.exercise.tables import csv_text, results_json, run_csv_rows, summary_csv_rows, table_rows
 from dnnlab.files import write_json_atomic, write_text_atomic
+from dnnlab.provenance import describe_device
 from dnnlab.report.document import Document
 from dnnlab.report.figures import save_figure
 from dnnlab.uncertainty.report import FIGURES as MC_FIGURES
@@ -25,12 +26,14 @@ def describe_run(records: Sequence[RunRecord], config: ExerciseConfig) -> str:
         lr = "the book's hand-picked learning rates"
     else:
         lr = f"{config.lr:g} for every part"
+    devices = "; ".join(dict.fromkeys(describe_device(r.metrics.get("device")) for r in records))
     return (
         f"Parts {', '.join(by_part(records))}, {config.seeds} seed(s) from {config.seed}, "
         f"{'/'.join(str(n) for n in train_sizes)} training images"
         f"{' (--quick: a subset and few epochs, not comparable with the book)' if config.quick else ''}. "
-        f"Learning rate: {lr}. Early stopping, best epochs and every verdict below use the validation "
-        "set (held out from the training images); the test set is only evaluated."
+        f"Learning rate: {lr}. Trained on {devices or 'no recorded device'}. Early stopping, best epochs "
+        "and every verdict below use the validation set (held out from the training images); the test set "
+        "is only evaluated."
         + (
             f" Up to {config.jobs} runs trained at once (--jobs), each in its own process, so their times "
             "include sharing the CPU; --jobs 1 gives times without that."

@@ -3,7 +3,7 @@
 A run folder (`<out>/<name>/`) holds everything needed to reproduce and report the run:
 `config.json` (resolved config), `history.csv` (per-epoch metrics and wall time),
 `metrics.json` (status, best epoch, validation and test scores of the restored best model,
-timings, seed, versions), `best.keras` (the best model) and, unless logging is off,
+timings, seed, versions, device), `best.keras` (the best model) and, unless logging is off,
 `tensorboard/` (event files: `dnnlab.training.tensorboard`). While a run is unfinished it also
 holds `checkpoint/` (see `dnnlab.training.resume`), and while a process trains into it,
 `run.lock`. Tools that add to a finished run (the LR search, MC Dropout) keep their JSON

@@ -26,7 +26,7 @@ from dnnlab.lr.search import SEARCH_FILE, search_lr, search_summary
 from dnnlab.models.build import build_for
 from dnnlab.models.compile import EVAL_BATCH_SIZE, compile_model, evaluate, steps_in_fit
 from dnnlab.models.fused_steps import use_fused_steps
-from dnnlab.provenance import library_versions
+from dnnlab.provenance import device_info, library_versions
 from dnnlab.training.callbacks import EpochTimer
 from dnnlab.training.event_files import FAILURE, SUCCESS
 from dnnlab.training.history import History, best_epoch_index
@@ -94,6 +94,7 @@ def summarize(
         "wall_seconds": wall_seconds,
         "train_size": int(len(splits.x_train)),
         "versions": library_versions(),
+        "device": device_info(),
     }
     if model is None:
         return metrics
