@@ -26,7 +26,8 @@ from dnnlab.lr.search import SEARCH_FILE, search_lr, search_summary
 from dnnlab.models.build import build_for
 from dnnlab.models.compile import EVAL_BATCH_SIZE, compile_model, evaluate, steps_in_fit
 from dnnlab.models.fused_steps import use_fused_steps
-from dnnlab.provenance import device_info, library_versions
+from dnnlab.provenance import describe_device, device_info, library_versions
+from dnnlab.report.document import html_table
 from dnnlab.training.callbacks import EpochTimer
 from dnnlab.training.event_files import FAILURE, SUCCESS
 from dnnlab.training.history import History, best_epoch_index
@@ -57,6 +58,28 @@ class Result:
     def diverged(self) -> bool:
         """The loss became NaN or inf (an LR search records such a candidate and goes on)."""
         return self.status == DIVERGED
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the run as a table of its scores (of the restored best model)."""
+        m = self.metrics
+
+        def shown(key: str, form: str) -> str:
+            return "—" if m.get(key) is None else format(m[key], form)
+
+        rows = [
+            ["run folder", f"`{self.run_dir}`"],
+            ["status", m["status"]],
+            ["variant", m.get("variant")],
+            ["learning rate", shown("lr", ".3g")],
+            ["best epoch / epochs run", f"{m.get('best_epoch') or '—'} / {m.get('epochs_run')}"],
+            ["validation accuracy", shown("valid_accuracy", ".2%")],
+            ["validation loss", shown("valid_loss", ".4f")],
+            ["test accuracy", shown("test_accuracy", ".2%")],
+            ["test loss", shown("test_loss", ".4f")],
+            ["seconds per epoch", shown("mean_epoch_seconds", ".2f")],
+            ["device", describe_device(m.get("device"))],
+        ]
+        return html_table(["run", ""], rows)
 
 
 def keras_verbosity() -> int:
