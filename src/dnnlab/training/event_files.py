@@ -35,6 +35,7 @@ TRAIN, VALIDATION, SESSION = "train", "validation", ""  # sub-runs of a logdir (
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 SCALARS_PLUGIN = "scalars"
 HPARAMS_PLUGIN = metadata.PLUGIN_NAME
+SESSION_START_TAG = metadata.SESSION_START_INFO_TAG
 SUCCESS, FAILURE = "STATUS_SUCCESS", "STATUS_FAILURE"  # an HParams session's end status
 
 Scalars = dict[tuple[str, str], list[tuple[int, float]]]  # (sub-run, tag) -> [(step, value)] in file order

@@ -12,9 +12,9 @@ from pathlib import Path
 import keras
 
 from dnnlab.training.event_files import (
-    HPARAMS_PLUGIN,
     SCALARS_PLUGIN,
     SESSION,
+    SESSION_START_TAG,
     TRAIN,
     EventLog,
     event_files,
@@ -85,7 +85,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
                 if plugin(value) == SCALARS_PLUGIN and sub != SESSION and event.step < done:
                     # setdefault: a rewrite killed before its cleanup leaves two copies of a step.
                     carried.setdefault((sub, value.tag, event.step), (event.wall_time, scalar_value(value)))
-                elif plugin(value) == HPARAMS_PLUGIN and sub == SESSION and session_start is None:
+                elif value.tag == SESSION_START_TAG and sub == SESSION and session_start is None:
                     session_start = event
         for key, values in self.history.items():
             sub, tag = keras_tag(key)
