@@ -260,7 +260,7 @@ def test_kill_9_after_logging_an_epoch_then_resume_logs_each_epoch_once(fake_dat
     done = finish(start_cli(cli_args(fake_data, tmp_path), scripted_env(fake_data)))
 
     assert done.returncode == 0, done.stderr
-    assert "after epoch 2" in done.stdout
+    assert "after epoch 2" in done.stdout and f"watch it live: tensorboard --logdir {run_dir}\n" in done.stdout
     assert_events_equal_history(logdir, run_dir / "history.csv")
     after = wall_times(logdir)
     assert after[0] == walls[0] and after[1] == walls[1]  # kept from the killed session
