@@ -71,6 +71,12 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def scalar_tags(base: str, runs: set[str] = frozenset(), min_runs: int = 1) -> dict | None:
+    """TensorBoard's `{run: {tag: ...}}` once it lists every run in `runs` and at least `min_runs`; else None."""
+    tags = get_json(base + "/data/plugin/scalars/tags")
+    return tags if runs <= set(tags) and len(tags) >= min_runs else None
+
+
 def wait_until(condition, timeout: float, what: str):
     """Poll `condition()` until it returns something truthy; return that."""
     deadline = time.monotonic() + timeout

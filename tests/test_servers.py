@@ -23,7 +23,7 @@ from dnnlab.search.storage import dashboard_command, default_storage_url, open_s
 from dnnlab.search.trials import make_objective, trial_logdir
 from dnnlab.training.event_files import read_hparams, read_scalars
 from dnnlab.training.train import train
-from tests.servers import free_port, get_json, server, wait_until
+from tests.servers import free_port, get_json, scalar_tags, server, wait_until
 
 STUDY = "tiny"
 TRIALS = 3
@@ -136,11 +136,6 @@ def test_the_dashboard_lists_the_study_and_its_trials(study_out, capsys, tmp_pat
         assert [t["values"] for t in detail["trials"]] == [[t.value] for t in stored]
 
 
-def scalar_tags(base: str, runs: set[str]):
-    tags = get_json(base + "/data/plugin/scalars/tags")
-    return tags if runs <= set(tags) else None
-
-
 @pytest.mark.slow
 def test_tensorboard_lists_the_runs_scalar_tags_and_the_trials_hparams(study_out, capsys, tmp_path):
     logdir = report_lines(study_out, capsys)["tensorboard"].split("--logdir ", 1)[1]
@@ -149,7 +144,7 @@ def test_tensorboard_lists_the_runs_scalar_tags_and_the_trials_hparams(study_out
     argv += ["--reload_interval", "1"]
     run = "elu/tensorboard"
     with server(argv, "/data/runs", tmp_path / "tensorboard.log") as base:
-        tags = wait_until(lambda: scalar_tags(base, {f"{run}/train", f"{run}/validation"}), 60, "the run's tags")
+        tags = wait_until(lambda: scalar_tags(base, runs={f"{run}/train", f"{run}/validation"}), 60, "the run's tags")
         assert set(tags[f"{run}/train"]) == {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_time"}
         assert set(tags[f"{run}/validation"]) == {"epoch_loss", "epoch_accuracy"}
         query = urllib.parse.urlencode({"run": f"{run}/validation", "tag": "epoch_loss"})
