@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shlex
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -121,19 +122,36 @@ def report_lines(out: Path, capsys) -> dict[str, str]:
     return lines
 
 
+def dashboard_lists(command: str, study: str, stored: list[optuna.trial.FrozenTrial], log: Path) -> None:
+    """Start `command` (search-report's) on a free port; its API must list `study` with the `stored` trials."""
+    argv = [*shlex.split(command), "--host", "127.0.0.1", "--port", str(free_port())]
+    with server(argv, "/api/meta", log) as base:
+        summaries = get_json(base + "/api/studies")["study_summaries"]
+        (summary,) = [s for s in summaries if s["study_name"] == study]
+        detail = get_json(f"{base}/api/studies/{summary['study_id']}?after=0")
+        assert [t["number"] for t in detail["trials"]] == [t.number for t in stored]
+        assert [t["state"] for t in detail["trials"]] == ["Complete"] * len(stored)
+        assert [t["values"] for t in detail["trials"]] == [[t.value] for t in stored]
+
+
 @pytest.mark.slow
 def test_the_dashboard_lists_the_study_and_its_trials(study_out, capsys, tmp_path):
     command = report_lines(study_out, capsys)["optuna-dashboard"]
     assert command == dashboard_command(default_storage_url(study_out))
-    argv = [*shlex.split(command), "--host", "127.0.0.1", "--port", str(free_port())]
-    with server(argv, "/api/meta", tmp_path / "dashboard.log") as base:
-        (summary,) = get_json(base + "/api/studies")["study_summaries"]
-        assert summary["study_name"] == STUDY
-        detail = get_json(f"{base}/api/studies/{summary['study_id']}?after=0")
-        stored = study_trials(study_out)
-        assert [t["number"] for t in detail["trials"]] == [t.number for t in stored]
-        assert [t["state"] for t in detail["trials"]] == ["Complete"] * TRIALS
-        assert [t["values"] for t in detail["trials"]] == [[t.value] for t in stored]
+    dashboard_lists(command, STUDY, study_trials(study_out), tmp_path / "dashboard.log")
+
+
+@pytest.mark.slow
+def test_the_dashboard_command_for_a_postgres_study_opens_it(postgres_url, capsys, tmp_path, toy_splits):
+    study = f"pg-{uuid.uuid4().hex[:8]}"
+    config = RunConfig(out=str(tmp_path), model=ModelConfig(depth=2, width=16), train=TrainConfig(lr=1e-3, epochs=1))
+    run_search(config, SearchConfig(study=study, storage=postgres_url, trials=2, space="lr"), toy_splits)
+    assert main(["search-report", "--study", study, "--storage", postgres_url, "--out", str(tmp_path)]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if ": optuna-dashboard " in line]
+    command = line.split(": ", 1)[1]
+    assert command.startswith("optuna-dashboard postgresql+psycopg://") and "***" not in command
+    stored = optuna.load_study(study_name=study, storage=open_storage(postgres_url)).trials
+    dashboard_lists(command, study, stored, tmp_path / "dashboard.log")
 
 
 @pytest.mark.slow
