@@ -22,7 +22,9 @@ from dnnlab.search.run import run_search
 from dnnlab.search.space import resolve_space
 from dnnlab.search.storage import dashboard_command, default_storage_url, open_storage
 from dnnlab.search.trials import make_objective, trial_logdir
-from dnnlab.training.event_files import read_hparams, read_scalars
+from dnnlab.training.event_files import keras_tag, read_hparams, read_scalars
+from dnnlab.training.history import read_history_csv
+from dnnlab.training.tensorboard import LEARNING_RATE_TAG
 from dnnlab.training.train import train
 from tests.servers import free_port, get_json, scalar_tags, server, wait_until
 
@@ -163,12 +165,14 @@ def test_tensorboard_lists_the_runs_scalar_tags_and_the_trials_hparams(study_out
     run = "elu/tensorboard"
     with server(argv, "/data/runs", tmp_path / "tensorboard.log") as base:
         tags = wait_until(lambda: scalar_tags(base, runs={f"{run}/train", f"{run}/validation"}), 60, "the run's tags")
-        assert set(tags[f"{run}/train"]) == {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_time"}
-        assert set(tags[f"{run}/validation"]) == {"epoch_loss", "epoch_accuracy"}
+        history = read_history_csv(study_out / "elu" / "history.csv")  # every column is a tag, and the LR
+        expected = {keras_tag(key) for key in history if key != "epoch"} | {("train", LEARNING_RATE_TAG)}
+        assert {(sub, tag) for sub in ("train", "validation") for tag in tags[f"{run}/{sub}"]} == expected
+        assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_time"} <= set(tags[f"{run}/train"])
         query = urllib.parse.urlencode({"run": f"{run}/validation", "tag": "epoch_loss"})
         served = [value for _, _, value in get_json(f"{base}/data/plugin/scalars/scalars?{query}")]
-        history = json.loads((study_out / "elu" / "metrics.json").read_text())
-        assert len(served) == history["epochs_run"]
+        metrics = json.loads((study_out / "elu" / "metrics.json").read_text())
+        assert len(served) == metrics["epochs_run"]
         assert served == [value for _, value in read_scalars(study_out / run)[("validation", "epoch_loss")]]
         request = {
             "experimentName": "",
