@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import pickle
+import shutil
+import subprocess
+import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +87,33 @@ requires_real_data = pytest.mark.skipif(
     real_data_dir() is None,
     reason=f"real CIFAR-10 not found: set {DATA_ENV} to the folder holding {BATCHES_DIR}/ (CI does)",
 )
+
+
+POSTGRES_ENV = "DNNLAB_TEST_POSTGRES_URL"
+PG_SCRIPT = Path(__file__).resolve().parent / "postgres_server.sh"
+
+
+def postgres_binary() -> str | None:
+    found = shutil.which("initdb") or sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return (found if isinstance(found, str) else found[-1]) if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL URL: $DNNLAB_TEST_POSTGRES_URL (.ci/run sets it), else a throwaway server on 127.0.0.1."""
+    if os.environ.get(POSTGRES_ENV):
+        yield os.environ[POSTGRES_ENV]
+        return
+    if postgres_binary() is None:
+        pytest.skip(
+            f"no PostgreSQL server: set {POSTGRES_ENV} or install the postgresql package "
+            "(.ci/run does: apt-get install postgresql)"
+        )
+    # Not under pytest's tmp dir: that is private to this user, and the server may run as `postgres`.
+    folder = Path(tempfile.gettempdir()) / f"dnnlab-pg-{uuid.uuid4().hex[:8]}"
+    started = subprocess.run([str(PG_SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, f"could not start PostgreSQL: {started.stderr}"
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([str(PG_SCRIPT), "stop", str(folder)], capture_output=True, timeout=120)

@@ -12,6 +12,9 @@ pass through untouched:
                            the MARKER file and wait while it exists (the test kills the process,
                            or signals it and deletes the marker to let it go on)
     DNNLAB_TEST_NAN_EPOCH  set every trainable weight to NaN as that (1-based) epoch begins
+    DNNLAB_TEST_HOLD_RECORD "EPOCH:MARKER": at the end of that (1-based) epoch, after the callbacks
+                           before `RunRecorder` (the TensorBoard logger) and before it records
+                           the epoch, create MARKER and wait while it exists
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import dnnlab.data
 import dnnlab.models.fused_steps
 import dnnlab.training.train
 from dnnlab.training.callbacks import EpochTimer
+from dnnlab.training.resume import RunRecorder
 
 HOLD_LIMIT_SECONDS = 300  # a held run that nobody releases or kills must not live forever
 # Two 32-sample steps per compiled call: runs still fuse steps, as they do for real, and a
@@ -55,15 +59,29 @@ class ScriptedEpochTimer(EpochTimer):
                 variable.assign(variable * math.nan)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.hold is None or (self._epoch, batch + 1) != self.hold[:2]:
-            return
-        marker = self.hold[2]
-        marker.write_text(str(os.getpid()))
-        deadline = time.monotonic() + HOLD_LIMIT_SECONDS
-        while marker.exists():
-            if time.monotonic() > deadline:
-                sys.exit("scripted_cli: held too long; the test never released this run")
-            time.sleep(0.02)
+        if self.hold is not None and (self._epoch, batch + 1) == self.hold[:2]:
+            hold_at(self.hold[2])
+
+
+def hold_at(marker: Path) -> None:
+    """Create `marker` and wait while it exists."""
+    marker.write_text(str(os.getpid()))
+    deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+    while marker.exists():
+        if time.monotonic() > deadline:
+            sys.exit("scripted_cli: held too long; the test never released this run")
+        time.sleep(0.02)
+
+
+class ScriptedRunRecorder(RunRecorder):
+    """`RunRecorder` that holds before recording the epoch DNNLAB_TEST_HOLD_RECORD names."""
+
+    hold: tuple[int, Path] | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.hold is not None and epoch + 1 == self.hold[0]:
+            hold_at(self.hold[1])
+        super().on_epoch_end(epoch, logs)
 
 
 def install_faults(environ=os.environ) -> None:
@@ -78,6 +96,10 @@ def install_faults(environ=os.environ) -> None:
     nan_epoch = int(environ["DNNLAB_TEST_NAN_EPOCH"]) if environ.get("DNNLAB_TEST_NAN_EPOCH") else None
     if hold or nan_epoch:
         dnnlab.training.train.EpochTimer = lambda: ScriptedEpochTimer(hold, nan_epoch)
+    if environ.get("DNNLAB_TEST_HOLD_RECORD"):
+        epoch, marker = environ["DNNLAB_TEST_HOLD_RECORD"].split(":", 1)
+        ScriptedRunRecorder.hold = (int(epoch), Path(marker))
+        dnnlab.training.train.RunRecorder = ScriptedRunRecorder
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from dnnlab.exercise.records import RunRecord
 from dnnlab.exercise.report import describe_run, write_report
 from dnnlab.exercise.run import Progress, part_config, run_exercise
 from dnnlab.exercise.tables import results_json, table_rows
+from dnnlab.provenance import describe_device, device_info
 from dnnlab.stats import NoiseLevel
 from dnnlab.training.train import Result
 from dnnlab.uncertainty.report import REPORT_FILE as MC_FILE
@@ -53,6 +54,13 @@ def quick_run(tmp_path_factory):
 
 # ---------------------------------------------------------------------------------------------
 # The pipeline
+
+
+def test_every_run_logs_to_tensorboard_and_the_report_names_the_device(quick_run):
+    out, _, result, _ = quick_run
+    for key, part in EXERCISE_PARTS.items():
+        assert list((out / f"{key}-{part.name}" / "seed-42" / "tensorboard" / "validation").glob("*tfevents*")), key
+    assert f"Trained on {describe_device(device_info())}." in (out / "report.md").read_text()
 
 
 def test_quick_run_writes_every_file(quick_run):
@@ -285,6 +293,9 @@ def test_cli_flags_reach_the_config(monkeypatch):
     )
     assert cli.main(["exercise", "--seeds", "3", "--parts", "a,c", "--quick", "--lr", "textbook"]) == 0
     assert seen == [ExerciseConfig(seeds=3, parts="a,c", quick=True, lr="textbook")]
+    assert cli.main(["exercise", "--no-tensorboard"]) == 0
+    assert seen[-1] == ExerciseConfig(tensorboard=False)
+    assert part_config(seen[-1], "a", 42).tensorboard is False and part_config(ExerciseConfig(), "a", 42).tensorboard
     assert cli.main(["exercise", "--parts", "z"]) == 2
     monkeypatch.setattr(exercise, "run_exercise", lambda config: types.SimpleNamespace(stopped_by="SIGINT"))
     assert cli.main(["exercise"]) == 130

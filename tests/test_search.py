@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,8 +44,6 @@ from dnnlab.training.train import train
 
 TESTS = Path(__file__).resolve().parent
 WORKER = TESTS / "search_worker.py"
-PG_SCRIPT = TESTS / "postgres_server.sh"
-POSTGRES_ENV = "DNNLAB_TEST_POSTGRES_URL"
 EPOCH_SLEEP = 0.4  # seconds per epoch in the workers: leaves >= 1 s to kill a worker mid-trial
 # A tiny model and a fixed shape (only the LR varies), so every trial reuses one compiled step.
 # No --lr: the workers centre the LR range on a range test (60 batches; one synthetic epoch is only 8).
@@ -597,31 +592,6 @@ def test_search_report_prints_best_trials_and_writes_plot_and_loadable_best_json
     assert retrain.train.seed == 42 + best.number and retrain.train.epochs == 4
     assert retrain.model == ModelConfig(depth=2, width=16) and retrain.variant == "elu"
     assert json.loads((folder / "best.json").read_text()) == retrain.to_dict()
-
-
-def postgres_binary() -> str | None:
-    found = shutil.which("initdb") or sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return (found if isinstance(found, str) else found[-1]) if found else None
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    if os.environ.get(POSTGRES_ENV):
-        yield os.environ[POSTGRES_ENV]
-        return
-    if postgres_binary() is None:
-        pytest.skip(
-            f"no PostgreSQL server: set {POSTGRES_ENV} or install the postgresql package "
-            "(.ci/run does: apt-get install postgresql)"
-        )
-    # Not under pytest's tmp dir: that is private to this user, and the server may run as `postgres`.
-    folder = Path(tempfile.gettempdir()) / f"dnnlab-pg-{uuid.uuid4().hex[:8]}"
-    started = subprocess.run([str(PG_SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, f"could not start PostgreSQL: {started.stderr}"
-    try:
-        yield started.stdout.strip()
-    finally:
-        subprocess.run([str(PG_SCRIPT), "stop", str(folder)], capture_output=True, timeout=120)
 
 
 def test_postgres_three_workers_reach_exactly_n_and_retry_the_killed_trial(postgres_url, tmp_path, jax_cache):

@@ -7,6 +7,7 @@ import pytest
 
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.models.build import build_model
+from dnnlab.provenance import device_info
 from dnnlab.training.history import read_history_csv
 from dnnlab.training.run_dir import METRICS_FILE, RunDir
 from dnnlab.training.train import train
@@ -88,9 +89,11 @@ def test_run_folder_has_everything(tmp_path, toy_splits):
         "wall_seconds",
         "train_size",
         "versions",
+        "device",
     }
     assert expected <= set(metrics)
     assert metrics["versions"]["keras"] == keras.__version__
+    assert metrics["device"] == device_info() and metrics["device"]["type"] == "cpu"
     assert metrics["epochs_run"] == 2 and metrics["lr"] == 1e-3
     with open(result.run_dir / "history.csv") as handle:
         header = next(csv.reader(handle))

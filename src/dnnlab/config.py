@@ -188,6 +188,9 @@ class RunConfig:
     variant: str = option("elu", "which preset the model fields started from (recorded for reports)")
     name: str | None = option(None, "run folder name under --out; None: the variant's name")
     out: str = option("runs", "parent folder of run folders")
+    tensorboard: bool = option(
+        True, "write TensorBoard event files (curves, LR, HParams) into the run folder as it trains"
+    )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -240,7 +243,7 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "lr_search": LRSearchConfig,
 }
-TOP_LEVEL = ("name", "out")  # RunConfig's own flags (`variant` has its own, with the preset's fields)
+TOP_LEVEL = ("name", "out", "tensorboard")  # RunConfig's own flags (`variant` has its own, with the preset's fields)
 
 
 def for_variant(name: str, **train_overrides: Any) -> RunConfig:
@@ -252,9 +255,10 @@ def for_variant(name: str, **train_overrides: Any) -> RunConfig:
 # Comparing saved configs. Used by resume (a run folder holding another config is refused) and by
 # search (a worker with other settings is refused), so both judge and word differences alike.
 
-# Fields that say where a run lives or where its data is read from, not what it computes: a run
-# folder may be moved, or the data found elsewhere (another machine of a search), and still count.
-LOCATION_FIELDS = frozenset({"out", "name", "data.data_dir", "data.download"})
+# Fields that say where a run lives, where its data is read from or what it records besides its
+# results, not what it computes: a run folder may be moved, the data found elsewhere (another
+# machine of a search), or the TensorBoard logs switched on or off, and the run still counts.
+BOOKKEEPING_FIELDS = frozenset({"out", "name", "tensorboard", "data.data_dir", "data.download"})
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -283,13 +287,13 @@ def differences(saved: dict[str, Any], wanted: dict[str, Any], ignore: frozenset
 
 
 def config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """`differences` of two run configs in what they compute (`LOCATION_FIELDS` do not count)."""
-    return differences(saved, wanted, LOCATION_FIELDS)
+    """`differences` of two run configs in what they compute (`BOOKKEEPING_FIELDS` do not count)."""
+    return differences(saved, wanted, BOOKKEEPING_FIELDS)
 
 
-def without_locations(raw: dict[str, Any]) -> dict[str, Any]:
-    """A saved run config (`RunConfig.to_dict`) without its `LOCATION_FIELDS`."""
-    flat = {key: value for key, value in _flatten(raw).items() if key not in LOCATION_FIELDS}
+def without_bookkeeping(raw: dict[str, Any]) -> dict[str, Any]:
+    """A saved run config (`RunConfig.to_dict`) without its `BOOKKEEPING_FIELDS`."""
+    flat = {key: value for key, value in _flatten(raw).items() if key not in BOOKKEEPING_FIELDS}
     nested: dict[str, Any] = {}
     for key, value in flat.items():
         *parents, leaf = key.split(".")

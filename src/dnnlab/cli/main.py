@@ -43,6 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     print(f"dnnlab: training {config.variant} (lr={config.lr}) into {config.run_dir}", flush=True)
+    if config.tensorboard:
+        print(f"dnnlab: watch it live: tensorboard --logdir {config.run_dir}", flush=True)
     result = train(config)
     m = result.metrics
     if result.status == DIVERGED:
@@ -69,6 +71,8 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     from dnnlab.exercise.run import run_exercise
 
     config = ExerciseConfig(**given_fields(ExerciseConfig, args))
+    if config.tensorboard:
+        print(f"dnnlab: watch every run live: tensorboard --logdir {config.out_dir}", flush=True)
     result = run_exercise(config)
     if result.stopped_by is not None:
         print(f"dnnlab: exercise interrupted; {resume_hint(args)}", file=sys.stderr)

@@ -105,6 +105,9 @@ class ExerciseConfig:
     data_dir: str | None = option(
         None, "folder holding cifar-10-batches-py/; None: $DNNLAB_DATA, then ~/.keras/datasets"
     )
+    tensorboard: bool = option(
+        True, "write TensorBoard event files into every run folder (tensorboard --logdir <out> shows them all)"
+    )
     out: str | None = option(
         None, "where runs and the report go; None: runs/exercise, or runs/exercise-quick with --quick"
     )

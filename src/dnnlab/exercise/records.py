@@ -15,9 +15,11 @@ import numpy as np
 
 from dnnlab.config import TrainConfig
 from dnnlab.exercise.config import EXERCISE_PARTS
+from dnnlab.provenance import describe_device
+from dnnlab.report.document import html_table
 from dnnlab.training.history import cap_limited, training_seconds
 from dnnlab.training.run_dir import COMPLETED
-from dnnlab.uncertainty.report import DETERMINISTIC
+from dnnlab.uncertainty.report import COMPARISON_HEADER, DETERMINISTIC, comparison_rows
 
 LR_SEARCH_SECONDS = "lr_search_seconds"  # metrics.json's lr_search.seconds, as a table column
 MC_KINDS = {"det": DETERMINISTIC, "mc": "mc"}  # flat-name prefix -> mc_dropout.json section
@@ -68,6 +70,15 @@ class RunRecord:
     def cpu_seconds_to(self, epochs: int) -> float | None:
         """Training CPU seconds of the first `epochs` epochs, compiling excluded (`training_seconds`)."""
         return training_seconds(self.history.get("train_cpu_time"), epochs)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the run's figures as the report's columns, and part e's MC Dropout comparison."""
+        rows = [["part", f"{self.part}: {EXERCISE_PARTS[self.part].title}"], ["seed", str(self.seed)]]
+        rows += [["status", str(self.metrics.get("status"))], ["run folder", f"`{self.run_dir}`"]]
+        rows += [[c.header, format_stat(stat([self], c.key), c.kind)] for c in COLUMNS]
+        rows.append(["device", describe_device(self.metrics.get("device"))])
+        mc = "" if self.mc is None else html_table(COMPARISON_HEADER, comparison_rows(self.mc))
+        return html_table(["run", ""], rows) + mc
 
 
 @dataclass(frozen=True)

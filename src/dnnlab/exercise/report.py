@@ -14,6 +14,7 @@ from dnnlab.exercise.prose import MIN_ACCURACY_GAP, MIN_MC_GAP, MIN_TIME_RATIO, 
 from dnnlab.exercise.records import RunRecord, by_part
 from dnnlab.exercise.tables import csv_text, results_json, run_csv_rows, summary_csv_rows, table_rows
 from dnnlab.files import write_json_atomic, write_text_atomic
+from dnnlab.provenance import describe_device
 from dnnlab.report.document import Document
 from dnnlab.report.figures import save_figure
 from dnnlab.uncertainty.report import FIGURES as MC_FIGURES
@@ -27,14 +28,16 @@ def describe_run(records: Sequence[RunRecord], config: ExerciseConfig) -> str:
         lr = "the book's hand-picked learning rates"
     else:
         lr = f"{config.lr:g} for every part"
+    devices = "; ".join(dict.fromkeys(describe_device(r.metrics.get("device")) for r in records))
     return (
         f"Parts {', '.join(by_part(records))}, {config.seeds} seed(s) from {config.seed}, "
         f"{'/'.join(str(n) for n in train_sizes)} training images"
         f"{' (--quick: a subset and few epochs, not comparable with the book)' if config.quick else ''}. "
-        f"Learning rate: {lr}. Every Nadam part trains under one early-stopping rule: patience "
-        f"{BUDGET_PATIENCE} on validation loss, at most {BUDGET_MAX_EPOCHS} epochs; part f runs the book's "
-        "15-epoch cycle. Early stopping, best epochs and the accuracy verdicts use the validation set (held out "
-        "from the training images); the test set selects nothing, and judges MC Dropout."
+        f"Learning rate: {lr}. Trained on {devices or 'no recorded device'}. Every Nadam part trains under "
+        f"one early-stopping rule: patience {BUDGET_PATIENCE} on validation loss, at most {BUDGET_MAX_EPOCHS} "
+        "epochs; part f runs the book's 15-epoch cycle. Early stopping, best epochs and the accuracy verdicts "
+        "use the validation set (held out from the training images); the test set selects nothing, and judges "
+        "MC Dropout."
         + (
             f" Up to {config.jobs} runs trained at once (--jobs), each in its own process: wall times include "
             "sharing the CPU, so speed verdicts use CPU seconds; --jobs 1 gives wall times without that."

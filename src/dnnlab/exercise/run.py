@@ -10,6 +10,7 @@ The test set is only ever evaluated: LR search, early stopping and every verdict
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from dnnlab.data import Splits, load_data
 from dnnlab.exercise.config import EXERCISE_PARTS, ExerciseConfig
 from dnnlab.exercise.records import RunRecord
 from dnnlab.exercise.report import noise_for, write_report
+from dnnlab.exercise.tables import table_rows
+from dnnlab.report.document import html_table
 from dnnlab.training.parallel_runs import Job, train_in_parallel
 from dnnlab.training.run_dir import COMPLETED, INTERRUPTED, RunDir
 from dnnlab.training.train import train
@@ -46,6 +49,14 @@ class ExerciseResult:
     records: list[RunRecord]
     report_files: dict[str, Path]  # empty when the exercise was stopped before the report
     stopped_by: str | None = None  # the signal (e.g. "SIGINT") that interrupted a run, if one did
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the results table (mean ± std over seeds), as the report does, and where the report is."""
+        if self.stopped_by is not None:
+            note = f"Interrupted ({html.escape(self.stopped_by)}); run the same call again to resume."
+        else:
+            note = f"Report: <code>{html.escape(str(self.report_files['html']))}</code>" if self.report_files else ""
+        return html_table(*table_rows(self.records)) + f"<p>{note}</p>"
 
 
 class Progress:
@@ -94,6 +105,7 @@ def part_config(config: ExerciseConfig, part: str, seed: int) -> RunConfig:
         variant=preset.variant,
         name=f"seed-{seed}",
         out=str(config.out_dir / f"{part}-{preset.name}"),
+        tensorboard=config.tensorboard,
         data=data,
         model=preset.model,
         train=train_config,

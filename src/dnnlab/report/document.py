@@ -34,6 +34,13 @@ def _inline_html(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
 
 
+def html_table(header: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table, every cell escaped (with the reports' **bold** and `code` marks)."""
+    head = "".join(f"<th>{_inline_html(str(cell))}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{_inline_html(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 @dataclass
 class Document:
     """An ordered report. Add blocks, then `write(folder, stem)` for `stem.md` and `stem.html`."""
@@ -90,10 +97,7 @@ class Document:
             elif kind == "bullets":
                 parts.append("<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in value) + "</ul>")
             elif kind == "table":
-                header, rows = value
-                head = "".join(f"<th>{_inline_html(cell)}</th>" for cell in header)
-                body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in rows)
-                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                parts.append(html_table(*value))
             elif kind == "figure":
                 path, caption = value
                 data = base64.b64encode(Path(path).read_bytes()).decode("ascii")

@@ -22,8 +22,9 @@ from dnnlab.errors import DnnlabError
 from dnnlab.files import write_json_atomic
 from dnnlab.report.figures import new_figure, save_figure
 from dnnlab.search.space import trial_config
-from dnnlab.search.storage import SEARCH_DIR, display_url, open_storage
+from dnnlab.search.storage import SEARCH_DIR, dashboard_command, display_url, open_storage
 from dnnlab.search.study import BASELINE_ATTR, base_config_of
+from dnnlab.search.trials import TENSORBOARD_DIR
 from dnnlab.search.worker import state_counts
 
 BEST_FILE = "best.json"
@@ -43,6 +44,8 @@ class SearchReport:
     best_config: RunConfig | None
     best_path: Path | None
     plot_path: Path
+    dashboard: str  # the shell command that opens the study in optuna-dashboard
+    tensorboard_logdir: Path | None  # the trials' TensorBoard logs on this machine, if any
 
     @property
     def completed(self) -> int:
@@ -67,6 +70,12 @@ class SearchReport:
         lines.append(f"optimization history plot: {self.plot_path}")
         if self.best_path is not None:
             lines.append(f"best config: {self.best_path}; retrain it with: dnnlab train --config {self.best_path}")
+        masked = " (put the password in place of ***)" if ":***@" in self.dashboard else ""
+        lines.append(f"open the study in optuna-dashboard (pip install 'dnnlab[dashboard]'){masked}: {self.dashboard}")
+        if self.tensorboard_logdir is not None:
+            lines.append(
+                f"compare the trials in TensorBoard's HParams tab: tensorboard --logdir {self.tensorboard_logdir}"
+            )
         return "\n".join(lines)
 
 
@@ -167,4 +176,6 @@ def search_report(study_name: str, url: str, out: str | Path = "runs", top: int 
         best_config=config,
         best_path=best_path,
         plot_path=plot_history(study, folder / HISTORY_PLOT),
+        dashboard=dashboard_command(url),
+        tensorboard_logdir=folder / TENSORBOARD_DIR if (folder / TENSORBOARD_DIR).is_dir() else None,
     )

@@ -11,6 +11,7 @@ a busy timeout makes them wait instead of failing. Across machines pass a server
 from __future__ import annotations
 
 import random
+import shlex
 import time
 import warnings
 from pathlib import Path
@@ -40,6 +41,23 @@ def display_url(url: str) -> str:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except sqlalchemy.exc.ArgumentError:
         return url
+
+
+def dashboard_command(url: str) -> str:
+    """The shell command that opens storage `url` in optuna-dashboard (`pip install 'dnnlab[dashboard]'`).
+
+    A SQLite path is made absolute, so the command works from any folder; a PostgreSQL URL names
+    the psycopg driver, as `open_storage` does. A password is shown masked (***), never printed.
+    """
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(_with_driver(url))
+    except sqlalchemy.exc.ArgumentError:
+        return shlex.join(["optuna-dashboard", url])
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        parsed = parsed.set(database=str(Path(parsed.database).resolve()))
+    return shlex.join(["optuna-dashboard", parsed.render_as_string(hide_password=True)])
 
 
 def _with_driver(url: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from dnnlab.config import RunConfig, differences, without_locations
+from dnnlab.config import RunConfig, differences, without_bookkeeping
 from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
 from dnnlab.lr.finder import lr_find
@@ -48,9 +48,9 @@ def lr_auto(config: RunConfig, splits: Splits, folder: Path, for_baseline: bool)
 
 
 def shared_settings(config: RunConfig, space: SearchSpace, suggestion: float | None = None) -> dict[str, Any]:
-    """What every worker of a study must agree on: the base config minus machine-local paths, the
-    space, and the range test's suggestion when it centred the LR range."""
-    return {"config": without_locations(config.to_dict()), "space": space.to_dict(), "lr_suggestion": suggestion}
+    """What every worker of a study must agree on: the base config minus machine-local paths and
+    switches (`BOOKKEEPING_FIELDS`), the space, and the range test's suggestion when it centred the LR range."""
+    return {"config": without_bookkeeping(config.to_dict()), "space": space.to_dict(), "lr_suggestion": suggestion}
 
 
 def stored_settings(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any] | None:

@@ -3,7 +3,8 @@
 A run folder (`<out>/<name>/`) holds everything needed to reproduce and report the run:
 `config.json` (resolved config), `history.csv` (per-epoch metrics and wall time),
 `metrics.json` (status, best epoch, validation and test scores of the restored best model,
-timings, seed, versions) and `best.keras` (the best model). While a run is unfinished it also
+timings, seed, versions, device), `best.keras` (the best model) and, unless logging is off,
+`tensorboard/` (event files: `dnnlab.training.tensorboard`). While a run is unfinished it also
 holds `checkpoint/` (see `dnnlab.training.resume`), and while a process trains into it,
 `run.lock`. Tools that add to a finished run (the LR search, MC Dropout) keep their JSON
 files beside these, through `read_json` and `write_json`.
@@ -28,6 +29,7 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "best.keras"
 CHECKPOINT_DIR = "checkpoint"
+TENSORBOARD_DIR = "tensorboard"
 
 COMPLETED = "completed"
 INTERRUPTED = "interrupted"  # by Ctrl-C or SIGTERM; running it again resumes it
@@ -67,6 +69,11 @@ class RunDir:
     @property
     def checkpoint_dir(self) -> Path:
         return self.path / CHECKPOINT_DIR
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """The run's TensorBoard logdir (`train/`, `validation/` and the HParams session)."""
+        return self.path / TENSORBOARD_DIR
 
     def prepare(self) -> None:
         """Create the folder, or say in one line why it cannot be used, before any data is loaded."""

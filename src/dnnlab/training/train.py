@@ -26,13 +26,16 @@ from dnnlab.lr.search import SEARCH_FILE, search_lr, search_summary
 from dnnlab.models.build import build_for
 from dnnlab.models.compile import EVAL_BATCH_SIZE, compile_model, evaluate, steps_in_fit
 from dnnlab.models.fused_steps import use_fused_steps
-from dnnlab.provenance import library_versions
+from dnnlab.provenance import describe_device, device_info, library_versions
+from dnnlab.report.document import html_table
 from dnnlab.training.callbacks import EpochTimer
+from dnnlab.training.event_files import FAILURE, SUCCESS
 from dnnlab.training.history import History, best_epoch_index, seconds_per_epoch
 from dnnlab.training.resume import Checkpoint, RunRecorder, latest_checkpoint, resume_epoch
 from dnnlab.training.run_dir import COMPLETED, DIVERGED, FINISHED, INTERRUPTED, RunDir
 from dnnlab.training.run_lock import RunLock
 from dnnlab.training.stops import Diverged, Interrupted, StopOnDivergence, StopOnSignal, TrainingStopped
+from dnnlab.training.tensorboard import TensorBoardLogger
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,28 @@ class Result:
     def diverged(self) -> bool:
         """The loss became NaN or inf (an LR search records such a candidate and goes on)."""
         return self.status == DIVERGED
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the run as a table of its scores (of the restored best model)."""
+        m = self.metrics
+
+        def shown(key: str, form: str) -> str:
+            return "—" if m.get(key) is None else format(m[key], form)
+
+        rows = [
+            ["run folder", f"`{self.run_dir}`"],
+            ["status", m["status"]],
+            ["variant", m.get("variant")],
+            ["learning rate", shown("lr", ".3g")],
+            ["best epoch / epochs run", f"{m.get('best_epoch') or '—'} / {m.get('epochs_run')}"],
+            ["validation accuracy", shown("valid_accuracy", ".2%")],
+            ["validation loss", shown("valid_loss", ".4f")],
+            ["test accuracy", shown("test_accuracy", ".2%")],
+            ["test loss", shown("test_loss", ".4f")],
+            ["seconds per epoch", shown("mean_epoch_seconds", ".2f")],
+            ["device", describe_device(m.get("device"))],
+        ]
+        return html_table(["run", ""], rows)
 
 
 def keras_verbosity() -> int:
@@ -95,6 +120,7 @@ def summarize(
         "wall_seconds": wall_seconds,
         "train_size": int(len(splits.x_train)),
         "versions": library_versions(),
+        "device": device_info(),
     }
     if model is None:
         return metrics
@@ -201,6 +227,22 @@ def saved_search_summary(run: RunDir) -> dict[str, Any] | None:
     return None if saved is None else search_summary(saved)
 
 
+def run_logger(config: RunConfig, run: RunDir, lr: float, checkpoint: Checkpoint | None) -> TensorBoardLogger | None:
+    """The run's TensorBoard logger (None with `--no-tensorboard`); its HParams are what tells the runs apart."""
+    if not config.tensorboard:
+        return None
+    hparams = {
+        "variant": config.variant,
+        "lr": lr,
+        "batch_size": config.train.batch_size,
+        "optimizer": config.train.optimizer,
+        "schedule": config.train.schedule,
+        "seed": config.train.seed,
+    }
+    history = checkpoint.history if checkpoint is not None else None
+    return TensorBoardLogger(run.tensorboard_dir, history, hparams, trial_id=str(config.run_dir))
+
+
 def fit_run(
     config: RunConfig,
     lr: float,
@@ -224,11 +266,13 @@ def fit_run(
     )
     stop_on_signal = StopOnSignal()
     recorder = RunRecorder(run, early_stopping, lr, resume_from=checkpoint)
+    tensorboard = run_logger(config, run, lr, checkpoint)
     callbacks = [
         EpochTimer(),  # before RunRecorder, so epoch_time lands in history.csv
         early_stopping,
         StopOnDivergence(),
         stop_on_signal,
+        *([tensorboard] if tensorboard is not None else []),  # logs the epochs RunRecorder records
         recorder,  # last: it saves the state the callbacks above leave at each epoch's end
     ]
     stop: TrainingStopped | None = None
@@ -247,6 +291,9 @@ def fit_run(
         # fit stopped mid-epoch, so EarlyStopping's on_train_end never restored the best weights.
         if early_stopping.best_weights is not None:
             model.set_weights(early_stopping.best_weights)
+    finally:
+        if tensorboard is not None:
+            tensorboard.close()  # also when fit raised: Keras skips on_train_end then
     status = COMPLETED if stop is None else DIVERGED if isinstance(stop, Diverged) else INTERRUPTED
     history = recorder.history
     best_model = model if history else None
@@ -262,6 +309,9 @@ def fit_run(
             "fraction_of_training": searched["seconds"] / training_seconds,
         }
     run.write_metrics(metrics)
+    if tensorboard is not None and status in FINISHED:
+        scores = {"valid_loss": metrics["valid_loss"], "valid_accuracy": metrics["valid_accuracy"]}
+        tensorboard.finish(SUCCESS if status == COMPLETED else FAILURE, scores if history else None)
     if status in FINISHED:
         run.remove_checkpoints()
     return Result(run_dir=run.path, metrics=metrics, history=history, model=best_model)

@@ -132,14 +132,24 @@ def mc_dropout_report(
     return report
 
 
-def format_comparison(report: dict[str, Any]) -> str:
-    """The deterministic-vs-MC table for a terminal."""
-    header = f"{'split':<6} {'prediction':<18} {'accuracy':>8} {'nll':>7} {'brier':>7} {'ece':>7}"
-    lines = [header, "-" * len(header)]
+COMPARISON_HEADER = ["split", "prediction", "accuracy", "nll", "brier", "ece"]
+
+
+def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Deterministic vs MC Dropout, one row per split and prediction (`COMPARISON_HEADER`'s columns)."""
+    rows = []
     for name in SPLITS:
         for key, label in ((DETERMINISTIC, DETERMINISTIC), ("mc", f"MC Dropout ({report['samples']})")):
             m = report[name][key]
-            lines.append(
-                f"{name:<6} {label:<18} {m['accuracy']:>8.4f} {m['nll']:>7.4f} {m['brier']:>7.4f} {m['ece']:>7.4f}"
-            )
-    return "\n".join(lines)
+            rows.append([name, label, *(f"{m[metric]:.4f}" for metric in ("accuracy", "nll", "brier", "ece"))])
+    return rows
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    """The deterministic-vs-MC table for a terminal."""
+    widths = (-6, -18, 8, 7, 7, 7)  # negative: left-aligned
+    lines = [
+        " ".join(f"{cell:{'<' if w < 0 else '>'}{abs(w)}}" for cell, w in zip(row, widths))
+        for row in [COMPARISON_HEADER, *comparison_rows(report)]
+    ]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
