@@ -19,7 +19,6 @@ again by the next worker (`requeue_missing`), so a rerun finishes exactly the mi
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 from dataclasses import dataclass
 
@@ -55,22 +54,10 @@ def all_cells(config: StudyConfig) -> list[Cell]:
 
 
 def cell_of(trial: FrozenTrial) -> Cell | None:
-    """The cell a trial holds: its parameters, those it was queued with, or its grid point; None
-    for a trial the sampler has not reached yet."""
-    params = trial.params or trial.system_attrs.get("fixed_params") or grid_point(trial.system_attrs) or {}
+    """The cell a trial holds: its parameters, or those it was queued with; None before it has any
+    (a trial in its first milliseconds, or the retry of one killed then; `still_owner` covers them)."""
+    params = trial.params or trial.system_attrs.get("fixed_params") or {}
     return Cell(params["option"], int(params["seed"])) if {"option", "seed"} <= set(params) else None
-
-
-def grid_point(system_attrs: dict) -> dict | None:
-    """The parameters of the GridSampler's point `grid_id`, before the trial has suggested them (a
-    trial killed in its first moments, or its retry). GridSampler numbers the points of
-    `itertools.product` over its search space sorted by name, which it stores with the trial;
-    tests/test_study.py checks this against the sampler's own suggestions."""
-    if "grid_id" not in system_attrs or "search_space" not in system_attrs:
-        return None
-    space = dict(sorted(system_attrs["search_space"].items()))
-    point = list(itertools.product(*space.values()))[system_attrs["grid_id"]]
-    return dict(zip(space, point))
 
 
 def owner(study: optuna.Study, cell: Cell, before: int | None = None) -> int | None:
@@ -152,13 +139,9 @@ def data_config(config: StudyConfig) -> DataConfig:
 
 def cell_config(config: StudyConfig, cell: Cell, lr: float) -> RunConfig:
     """The run config of `cell` at `lr`: the exercise's net, the option, the budget, the cell's seed."""
+    budget = {"epochs": config.max_epochs, "patience": BUDGET_PATIENCE}
     train = TrainConfig(
-        lr=lr,
-        batch_size=config.batch_size,
-        epochs=config.max_epochs,
-        patience=BUDGET_PATIENCE,
-        seed=cell.seed,
-        **{"schedule": "constant", **train_fields(config, cell.option)},
+        lr=lr, batch_size=config.batch_size, seed=cell.seed, **{**budget, **train_fields(config, cell.option)}
     )
     return RunConfig(
         variant="elu",
