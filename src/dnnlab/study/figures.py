@@ -76,19 +76,23 @@ def range_tests_figure(range_tests: dict[str, dict], one_cycle: bool):
     return fig
 
 
-def schedule_lrs(cell: CellResult, schedule: str, batch_size: int) -> np.ndarray:
-    """The LR at the start of each epoch `cell` ran, as its optimizer computed it."""
-    epochs = np.arange(cell.epochs_run)
-    if schedule == "performance":
-        return np.asarray(cell.history.get("learning_rate", [cell.lr] * cell.epochs_run))
+POINTS_PER_EPOCH = 20  # where the per-batch schedules are drawn: enough for 1cycle's corners and piecewise steps
+
+
+def schedule_lrs(cell: CellResult, schedule: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs into training, LR) of `cell`'s run, as its optimizer computed the LR."""
+    if schedule == "performance":  # ReduceLROnPlateau logged the LR each epoch ran at
+        lrs = np.asarray(cell.history.get("learning_rate", [cell.lr] * cell.epochs_run))
+        return np.repeat(np.arange(len(lrs) + 1), 2)[1:-1], np.repeat(lrs, 2)
     steps = math.ceil((cell.train_size or 1) / batch_size)
     if schedule in DECAYS:
         rate = decay_schedule(schedule, cell.lr, steps)
     elif schedule == "1cycle":
         rate = one_cycle_schedules(cell.lr, cell.epochs_run * steps).lr
     else:
-        return np.full(cell.epochs_run, cell.lr)
-    return np.asarray([float(keras.ops.convert_to_numpy(rate(int(e * steps)))) for e in epochs])
+        return np.array([0.0, cell.epochs_run]), np.array([cell.lr, cell.lr])
+    at = np.unique(np.linspace(0, cell.epochs_run * steps - 1, POINTS_PER_EPOCH * cell.epochs_run + 1).round())
+    return at / steps, np.asarray([float(keras.ops.convert_to_numpy(rate(int(step)))) for step in at])
 
 
 def schedules_figure(options: dict[str, OptionResults], batch_size: int):
@@ -98,10 +102,9 @@ def schedules_figure(options: dict[str, OptionResults], batch_size: int):
         return None
     fig, (ax,) = new_figure(7, 4)
     for index, option in shown:
-        cell = option.cells[0]
-        lrs = schedule_lrs(cell, SCHEDULES[option.name].schedule, batch_size)
-        ax.plot(np.arange(1, len(lrs) + 1), lrs, color=_color(index), label=title("schedules", option.name))
-    ax.set(yscale="log", xlabel="epoch", ylabel="learning rate at the epoch's start", title="The schedules as run")
+        x, lrs = schedule_lrs(option.cells[0], SCHEDULES[option.name].schedule, batch_size)
+        ax.plot(x, lrs, color=_color(index), label=title("schedules", option.name))
+    ax.set(yscale="log", xlabel="epochs of training", ylabel="learning rate", title="The schedules as run (first seed)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig

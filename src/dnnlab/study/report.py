@@ -261,7 +261,7 @@ def build_document(config, options, target, table_rows, study, figures) -> Docum
         "curves_epoch": "Validation loss and accuracy per epoch, every cell; dotted: the common target.",
         "curves_time": "The same against training time (seconds as history.csv records them).",
         "lr_range_tests": "The LR range test of each optimizer, with the LR the rule picked.",
-        "schedules": "Each schedule's learning rate at the start of every epoch it ran (first seed).",
+        "schedules": "Each schedule's learning rate over the epochs it ran (first seed), as its optimizer computed it.",
     }
     for name, path in figures.items():
         doc.figure(path, captions[name])
