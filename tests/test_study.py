@@ -27,7 +27,7 @@ from dnnlab.errors import DnnlabError
 from dnnlab.search.storage import open_storage
 from dnnlab.search.worker import SurplusTrial
 from dnnlab.study.cells import Cell, all_cells, cell_config, cell_of, claim, grid_space, missing_cells, requeue_missing
-from dnnlab.study.config import OptimizerStudyConfig, ScheduleStudyConfig
+from dnnlab.study.config import OptimizerStudyConfig, ScheduleStudyConfig, config_from_settings
 from dnnlab.study.run import open_grid_study, run_study
 from tests.conftest import synthetic_splits
 
@@ -221,3 +221,14 @@ def test_two_workers_fill_every_cell_once_and_retry_the_killed_workers_cell(tmp_
     others = [t for t in trials if t.state == TrialState.FAIL and t.number != killed]
     assert all(t.user_attrs.get("surplus") for t in others), "any other failed trial held no cell"
     assert (folder / "report.html").exists() and (folder / "results.csv").exists()
+
+
+def test_a_study_config_is_rebuilt_from_its_stored_settings_on_another_machine():
+    config = ScheduleStudyConfig(schedules="1cycle,constant", seeds=2, seed=7, optimizer="adam", one_cycle_epochs=9)
+    rebuilt = config_from_settings(json.loads(json.dumps(config.shared_settings())), "schedules", "/elsewhere")
+    assert (rebuilt.names, rebuilt.seed_list, rebuilt.optimizer) == (("constant", "1cycle"), (7, 8), "adam")
+    assert rebuilt.shared_settings() == config.shared_settings() and rebuilt.folder == Path(
+        "/elsewhere/study/schedules"
+    )
+    # The same grid asked for in other words is the same study.
+    assert OptimizerStudyConfig(seeds=3).shared_settings() == OptimizerStudyConfig().shared_settings()

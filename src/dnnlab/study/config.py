@@ -106,8 +106,10 @@ class StudyConfig(WorkerOptions):
         return self.quick_epochs if self.quick else BUDGET_MAX_EPOCHS
 
     def shared_settings(self) -> dict[str, Any]:
-        """What every worker of the study must agree on: the fields that change what a cell computes."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in LOCAL_FIELDS}
+        """What every worker of the study must agree on: the grid, and the fields that change what a cell
+        computes. The grid is stored as the options and seeds it holds, so `--seeds 3` and no --seeds agree."""
+        spelled = {f"{self.kind}", "seeds", "seed"}  # how the grid was asked for
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in LOCAL_FIELDS | spelled}
         return {"kind": self.kind, "grid_options": list(self.names), "grid_seeds": list(self.seed_list), **fields}
 
 
@@ -152,5 +154,7 @@ KINDS: dict[str, type[StudyConfig]] = {"optimizers": OptimizerStudyConfig, "sche
 
 def config_from_settings(settings: dict[str, Any], study: str, out: str) -> StudyConfig:
     """The config a study was started with (`StudyConfig.shared_settings`), with this machine's paths."""
+    kind, options, seeds = settings["kind"], settings["grid_options"], settings["grid_seeds"]
     fields = {key: value for key, value in settings.items() if key not in ("kind", "grid_options", "grid_seeds")}
-    return KINDS[settings["kind"]](**fields, study=study, out=out)
+    grid = {kind: ",".join(options), "seed": seeds[0], "seeds": len(seeds)}
+    return KINDS[kind](**fields, **grid, study=study, out=out)
