@@ -9,6 +9,7 @@ intervals cannot tell apart.
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import optuna
 import pytest
@@ -99,6 +100,13 @@ def test_each_row_says_whether_the_measurement_agrees_with_the_books_stars():
     assert table["adam"].sentence.count(f": {NOT_DISTINGUISHABLE}") == 2
     assert table["adamw"].verdict == AGREES and "it was as good (within 1 point)" in table["adamw"].sentence
     assert table["nadam"].verdict == "reference" and table["nadam"].book_quality == "★★ or ★★★"
+    assert "cap-limited" not in table["sgd"].sentence
+    capped = [dataclasses.replace(c, cap_limited=c.option == "sgd" and c.seed == 44) for c in SCRIPTED]
+    table, _ = scripted_rows(capped)
+    assert table["sgd"].sentence.endswith(
+        "1 of its 3 cells were cap-limited (their best epoch came within the "
+        "patience of the epoch cap), so they might have improved further."
+    )
 
 
 def test_one_seed_decides_nothing_and_a_seed_that_missed_the_target_leaves_speed_unmeasured():

@@ -88,7 +88,8 @@ def measurement_table(config: StudyConfig, options: dict[str, OptionResults], ta
     table = []
     for name, option in options.items():
         f = option_figures(option, target, len(config.seed_list))
-        cells = f"{f['cells']}/{f['seeds']}" + (f" ({f['diverged']} diverged)" if f["diverged"] else "")
+        notes = [f"{f[key]} {key.replace('_', '-')}" for key in ("diverged", "cap_limited") if f[key]]
+        cells = f"{f['cells']}/{f['seeds']}" + (f" ({', '.join(notes)})" if notes else "")
         table.append(
             [
                 title(config.kind, name),

@@ -171,6 +171,12 @@ def row(kind: str, name: str, options: dict[str, OptionResults], target: float |
         measured = [compare(aspect, options[name], options[ref], target) for aspect in (SPEED, QUALITY)]
         shown = "; ".join(f"on {m.aspect}, {measured_words(m)}" for m in measured)
         sentence = f"{title(kind, name)}: the book makes no claim about it; against {title(kind, ref)}, {shown}."
+    capped = sum(cell.cap_limited for cell in options[name].cells)
+    if capped:
+        sentence += (
+            f" {capped} of its {len(options[name].cells)} cells were cap-limited (their best epoch came within the "
+            "patience of the epoch cap), so they might have improved further."
+        )
     ranks_of = (ranked[SPEED][name], ranked[QUALITY][name])
     return Row(name, title(kind, name), book_speed, book_quality, *ranks_of, verdict, sentence)
 
