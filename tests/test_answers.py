@@ -72,7 +72,8 @@ def test_q2_zero_vs_random_biases_over_seeds(tmp_path):
     assert all(0.2 < a < 1.0 for a in result.acc_zero + result.acc_random)  # both learn (chance: 0.1)
     assert result.acc_zero != result.acc_random  # the random biases were really used
     assert result.trained_bias_std > 0  # biases started at 0 and moved
-    assert "**Yes**" in section_text(q2_zero_bias, result, config, tmp_path)
+    text = section_text(q2_zero_bias, result, config, tmp_path)
+    assert "**Yes**" in text and "paired by seed" in text and "95% CI" in text and "2 seeds" in text
 
 
 # Q3 ------------------------------------------------------------------------------------------
@@ -127,11 +128,18 @@ def test_q3_selu_vs_relu_statistics(splits, tmp_path):
 
 @pytest.mark.slow  # trains small nets
 def test_q4_table_has_one_row_per_activation(splits, tmp_path):
-    config = q4_activations.Config(depth=2, width=16, epochs=2, activations=("relu", "sigmoid"))
+    config = q4_activations.Config(
+        depth=2, width=16, epochs=2, activations=("relu", "sigmoid"), seeds=(1, 2), finder_steps=40
+    )
     result = q4_activations.experiment(splits, config)
     assert [r.activation for r in result.rows] == ["relu", "sigmoid"]
-    assert all(r.seconds_per_epoch > 0 and 0 <= r.val_accuracy <= 1 for r in result.rows)
-    assert "**softmax** (output only)" in section_text(q4_activations, result, config, tmp_path)
+    assert all(len(r.seconds_per_epoch) == len(r.val_accuracy) == 2 for r in result.rows)
+    assert all(t > 0 for r in result.rows for t in r.seconds_per_epoch)
+    assert all(0 <= a <= 1 for r in result.rows for a in r.val_accuracy)
+    assert result.rows[0].lr != result.rows[1].lr  # each activation's own range test
+    text = section_text(q4_activations, result, config, tmp_path)
+    assert "**softmax** (output only)" in text and "the paired difference is" in text
+    assert "2 seeds (--quick: fewer than the full run's 3)" in text
 
 
 # Q5 ------------------------------------------------------------------------------------------
@@ -201,9 +209,12 @@ def test_q6_experiment_on_synthetic_data(splits, tmp_path):
         finetune_epochs=1,
         prune_every=4,
     )
-    result = q6_sparsity.experiment(splits, config)
+    noisy = synthetic_splits(n_train=512, n_valid=256, n_test=32, noise=250.0)  # not solved perfectly
+    result = q6_sparsity.experiment(noisy, config)
     assert result.curve_sparsity == pytest.approx([0.0, 0.5, 0.9], abs=1e-4)  # rounded to whole weights
     assert result.gradual_sparsity == pytest.approx(0.8, abs=1e-4)
+    assert result.one_shot_tuned_sparsity == pytest.approx(0.8, abs=1e-4)  # fine-tuning kept the pruned zeros
+    assert result.one_shot_tuned_val_acc != result.one_shot_val_acc  # the fine-tuning really ran
     assert result.dropout_zero == 0.0  # dropout leaves every weight non-zero
     assert result.l1[0].tiny > result.dense_tiny  # l1 made more weights tiny than plain training
     assert len(result.l1[0].curve_val_acc) == 3
@@ -228,11 +239,18 @@ def test_mc_dropout_samples_differ_but_inference_is_deterministic(splits):
 
 @pytest.mark.slow  # trains small nets
 def test_q7_experiment_on_synthetic_data(splits, tmp_path):
-    config = q7_dropout_cost.Config(depth=2, width=16, epochs=4, patience=2, timed_images=64, samples=(1, 4), repeats=1)
+    config = q7_dropout_cost.Config(
+        depth=2, width=16, epochs=4, patience=2, timed_images=64, samples=(1, 4), repeats=1, seeds=(1, 2, 3)
+    )
     result = q7_dropout_cost.experiment(splits, config)
-    assert 1 <= result.plain.best_epoch <= result.plain.epochs_run <= 4
+    assert len(result.plain) == len(result.dropout) == 3
+    assert all(1 <= s.best_epoch <= s.epochs_run <= 4 for s in result.plain + result.dropout)
     assert len(result.mc_cached) == 2 and all(t > 0 for t in result.mc_cached)
     assert result.mc_naive[1] > result.mc_naive[0]
+    text = section_text(q7_dropout_cost, result, config, tmp_path)
+    assert "3 seeds, mean ± std" in text and text.count("95% CI") >= 4
+    assert "two plain predictions" not in text  # only what was measured
+    assert "one deterministic prediction" in text
     text = section_text(q7_dropout_cost, result, config, tmp_path)
     assert "**Training: yes.**" in text and "**Inference: no.**" in text and "`mc_predict` measured N = 1" in text
 

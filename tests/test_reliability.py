@@ -143,7 +143,7 @@ def assert_same_run(result_metrics, history, reference) -> None:
     for key in SCORES:
         assert result_metrics[key] == reference.metrics[key], key
     assert set(history) == set(reference.history)
-    for key in set(history) - {"epoch_time"}:
+    for key in set(history) - {"epoch_time", "train_time", "train_cpu_time"}:  # timings differ run to run
         assert history[key] == reference.history[key], key
 
 

@@ -8,7 +8,7 @@ import pytest
 from dnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from dnnlab.models.build import build_model
 from dnnlab.training.history import read_history_csv
-from dnnlab.training.run_dir import METRICS_FILE
+from dnnlab.training.run_dir import METRICS_FILE, RunDir
 from dnnlab.training.train import train
 from tests.conftest import synthetic_splits
 
@@ -82,6 +82,8 @@ def test_run_folder_has_everything(tmp_path, toy_splits):
         "test_loss",
         "test_accuracy",
         "mean_epoch_seconds",
+        "train_seconds_per_epoch",
+        "train_cpu_seconds_per_epoch",
         "time_to_best_seconds",
         "wall_seconds",
         "train_size",
@@ -92,7 +94,10 @@ def test_run_folder_has_everything(tmp_path, toy_splits):
     assert metrics["epochs_run"] == 2 and metrics["lr"] == 1e-3
     with open(result.run_dir / "history.csv") as handle:
         header = next(csv.reader(handle))
-    assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_time"} <= set(header)
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_time", "train_time", "train_cpu_time"} <= set(header)
+    history = RunDir(result.run_dir).history()
+    assert all(0 < t < e for t, e in zip(history["train_time"], history["epoch_time"]))  # validation excluded
+    assert metrics["train_seconds_per_epoch"] == history["train_time"][1]  # 2 epochs: the first one compiles
     saved = RunConfig.from_json(result.run_dir / "config.json")
     assert saved == run_config(tmp_path, epochs=2)
 
@@ -120,3 +125,30 @@ def test_cap_limited_only_when_the_cap_may_have_cut_the_run_short():
     assert not cap_limited(best_epoch=90, epochs_run=100, max_epochs=100, patience=10)  # early stopping's call
     assert not cap_limited(best_epoch=30, epochs_run=40, max_epochs=100, patience=10)  # stopped early
     assert cap_limited(best_epoch=18, epochs_run=18, max_epochs=18, patience=18)  # the old part a: always
+
+
+def test_epoch_timer_splits_training_from_validation_and_s_per_epoch_skips_the_first():
+    from dnnlab.training.callbacks import EpochTimer
+    from dnnlab.training.history import seconds_per_epoch, training_seconds
+
+    # Per epoch the timer reads the wall clock at its begin, where validation starts and at its end,
+    # and the CPU clock at the first two. The first epoch is slow: it compiles.
+    wall = iter([0.0, 10.0, 11.0, 11.0, 13.0, 14.0, 14.0, 16.0, 17.0, 17.0, 19.5, 19.5])
+    cpu = iter([0.0, 20.0, 20.0, 24.0, 24.0, 28.0, 28.0, 33.0])
+    timer = EpochTimer(clock=wall.__next__, cpu_clock=cpu.__next__)
+    timer.on_train_begin()
+    history = {}
+    for epoch in range(4):
+        timer.on_epoch_begin(epoch)
+        if epoch < 3:
+            timer.on_test_begin()  # the last epoch validates nothing: training is the whole epoch
+        logs = {}
+        timer.on_epoch_end(epoch, logs)
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+    assert history["epoch_time"] == [11.0, 3.0, 3.0, 2.5]
+    assert history["train_time"] == [10.0, 2.0, 2.0, 2.5]
+    assert history["train_cpu_time"] == [20.0, 4.0, 4.0, 5.0]
+    assert seconds_per_epoch(history["train_time"]) == pytest.approx(6.5 / 3)  # epoch 1 left out
+    assert seconds_per_epoch([7.0]) is None  # one epoch: no steady rate to measure
+    assert training_seconds(history["train_cpu_time"], 2) == pytest.approx(13 / 3 + 4.0)  # epoch 1 at the steady rate

@@ -152,7 +152,9 @@ def decide(
     direction = HIGHER if effect > 0 else LOWER
     if interval.n == 1:
         if noise is None:
-            return Verdict(UNDECIDED, interval, "one seed cannot decide (no stored noise level to judge it against)")
+            return Verdict(
+                UNDECIDED, interval, "one seed cannot decide without a stored noise level to judge it against"
+            )
         gap = noise.threshold(confidence)
         reason = f"one seed, judged against a seed-to-seed noise level of {noise.std:.3g} ({noise.source})"
         if abs(effect) > gap and abs(effect) >= min_effect:
@@ -164,3 +166,18 @@ def decide(
     if min_effect > 0 and null_at - min_effect <= low and high <= null_at + min_effect:
         return Verdict(SAME, interval, reason)
     return Verdict(UNDECIDED, interval, reason)
+
+
+def evidence(verdict: Verdict, unit: str = "points", scale: float = 100.0, digits: int = 1) -> str:
+    """How sure a verdict is, for a sentence: the mean with its interval and seeds, or, for one
+    seed, what it was judged against. `unit="×"` formats ratios; otherwise values are multiplied
+    by `scale` (100: fractions as points) and shown with `digits` decimals."""
+    iv = verdict.interval
+    if unit == "×":
+        value, interval = f"{iv.mean:.2f}×", f"95% CI {iv.low:.2f}× to {iv.high:.2f}×"
+    else:
+        value = f"{scale * iv.mean:+.{digits}f}" + (f" {unit}" if unit else "")
+        interval = f"95% CI {scale * iv.low:+.{digits}f} to {scale * iv.high:+.{digits}f}"
+    if iv.n > 1:
+        return f"{value} ({interval}, {iv.n} seeds)"
+    return f"{value} ({verdict.reason}; run more seeds for an interval)"

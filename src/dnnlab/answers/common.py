@@ -59,7 +59,8 @@ def whole_batches(x: np.ndarray, y: np.ndarray, batch_size: int = BATCH_SIZE) ->
 
 
 def fit(model: keras.Model, splits: Splits, epochs: int, callbacks: list | None = None) -> dict[str, list[float]]:
-    """Train on whole batches, validating every epoch; the history includes `epoch_time` (CPU s)."""
+    """Train on whole batches, validating every epoch; the history has `EpochTimer`'s times, among
+    them `train_cpu_time`, which the answers' costs use (`training.history.seconds_per_epoch`)."""
     x, y = whole_batches(splits.x_train, splits.y_train)
     history = model.fit(
         x,
@@ -68,16 +69,10 @@ def fit(model: keras.Model, splits: Splits, epochs: int, callbacks: list | None 
         epochs=epochs,
         validation_data=(splits.x_valid, splits.y_valid),
         validation_batch_size=EVAL_BATCH_SIZE,
-        callbacks=[EpochTimer(clock=CLOCK), keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
+        callbacks=[EpochTimer(), keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
         verbose=0,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
-def steady_epoch_seconds(epoch_times: list[float]) -> float:
-    """The cheapest epoch after the first (which also compiles the train step): the least
-    disturbed epoch is the best estimate of the net's own cost."""
-    return float(min(epoch_times[1:] or epoch_times))
 
 
 def snapshot(model: keras.Model) -> ModelState:

@@ -13,6 +13,7 @@ from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
 from dnnlab.models.build import hidden_dense_layers
 from dnnlab.report.document import Document
+from dnnlab.stats import HIGHER, LOWER, SAME, UNDECIDED, decide, evidence
 
 NUMBER = 2
 TITLE = "Zero biases?"
@@ -30,6 +31,7 @@ class Config:
 
 
 QUICK = Config(epochs=3, seeds=(1, 2, 3))
+SAME_GAP = 0.01  # accuracy gaps under 1 point do not matter for this question
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,13 @@ def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
 
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
     zero, rand = np.array(result.acc_zero), np.array(result.acc_random)
-    diff = rand - zero
-    spread = max(zero.std(), rand.std())
-    verdict = (
-        "no meaningful difference: the gap is within the seed-to-seed spread"
-        if abs(diff.mean()) <= 2 * max(spread, diff.std())
-        else "a gap larger than the seed-to-seed spread in this run; more seeds or epochs would tell whether it lasts"
-    )
+    verdict = decide(rand - zero, min_effect=SAME_GAP)
+    conclusion = {
+        SAME: f"no difference that matters: the whole interval lies within ±{100 * SAME_GAP:.0f} point",
+        UNDECIDED: "no difference can be claimed: the interval includes none",
+        HIGHER: "random biases did better in this run, beyond the seed-to-seed noise",
+        LOWER: "zero biases did better in this run, beyond the seed-to-seed noise",
+    }[verdict.direction]
     doc.heading(f"Q{NUMBER}. {QUESTION}")
     doc.paragraph(
         "**Yes**, and it is the usual default (Keras's `Dense` starts its biases at 0). Symmetry is broken "
@@ -88,8 +90,9 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
         f"**Measured** ({config.depth} hidden layers of {config.width} ELU neurons, He init, Nadam, "
         f"{config.epochs} epochs, {len(result.seeds)} seeds; each seed trains the same weights twice, once with "
         f"zero biases and once with biases drawn from N(0, {config.bias_std}²)): validation accuracy "
-        f"{zero.mean():.3f} ± {zero.std():.3f} with zero biases vs {rand.mean():.3f} ± {rand.std():.3f} with "
-        f"random ones, a paired difference of {diff.mean():+.3f} ± {diff.std():.3f}: {verdict}. The biases "
+        f"{zero.mean():.3f} ± {zero.std(ddof=1):.3f} with zero biases vs {rand.mean():.3f} ± {rand.std(ddof=1):.3f} "
+        f"with random ones (mean ± std over seeds); random minus zero, paired by seed: {evidence(verdict)}: "
+        f"{conclusion}. The biases "
         f"that started at 0 ended with a standard deviation of {result.trained_bias_std:.3f} (mean over "
         f"seeds): they do learn."
     )

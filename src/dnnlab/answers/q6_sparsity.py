@@ -18,6 +18,8 @@ from dnnlab.answers.common import (
     fit,
     fmt_pct,
     kernels,
+    restart,
+    snapshot,
     whole_batches,
     with_hidden_dropout,
 )
@@ -44,7 +46,7 @@ class Config:
     # weights below this magnitude are then set to exactly 0.
     tiny: float = 1e-3
     final_sparsity: float = 0.95  # the gradual-pruning target, compared with one-shot pruning
-    finetune_epochs: int = 3  # gradual pruning: epochs of fine-tuning from the trained dense net
+    finetune_epochs: int = 3  # epochs of fine-tuning from the trained dense net (gradual, and one-shot alike)
     prune_fraction: float = 2 / 3  # the target is reached after this fraction of those epochs
     prune_every: int = 20  # batches between mask updates (the masks are applied after every batch)
     dropout_rate: float = 0.2  # dropout after every hidden layer, to show it leaves the weights dense
@@ -70,7 +72,9 @@ class Result:
     curve_sparsity: list[float]  # one-shot magnitude pruning: measured sparsity ...
     curve_val_acc: list[float]  # ... and validation accuracy, no fine-tuning
     l1: list[L1Row]
-    one_shot_val_acc: float  # one-shot pruning to final_sparsity
+    one_shot_val_acc: float  # one-shot pruning to final_sparsity, no fine-tuning
+    one_shot_tuned_sparsity: float  # one-shot pruning to final_sparsity, then the gradual run's fine-tuning
+    one_shot_tuned_val_acc: float
     gradual_sparsity: float  # measured after gradual pruning
     gradual_val_acc: float
     dropout_zero: float  # fraction of the dropout net's weights that are exactly 0
@@ -125,26 +129,35 @@ def polynomial_sparsity(step: int, end_step: int, final: float, initial: float =
     return final + (initial - final) * (1.0 - progress) ** power
 
 
-def gradual_prune(model: keras.Model, splits: Splits, config: Config) -> None:
-    """Fine-tune `model` while raising its sparsity to `final_sparsity` on `polynomial_sparsity`.
+def prune_while_finetuning(model: keras.Model, splits: Splits, config: Config, gradual: bool) -> None:
+    """Fine-tune `model` for `finetune_epochs` while it holds (up to) `final_sparsity`.
 
-    Masks come from the current weight magnitudes every `prune_every` batches and are applied
-    after every batch, so pruned weights stay at 0 while the others adapt.
+    `gradual`: the sparsity rises on `polynomial_sparsity`, masks recomputed from the current
+    magnitudes every `prune_every` batches. Otherwise one-shot: the final mask is taken once,
+    before the first batch. Either way the mask is applied after every batch, so pruned weights
+    stay at 0 while the others adapt; both see the same batches in the same order.
     """
     x, y = whole_batches(splits.x_train, splits.y_train)
     steps_per_epoch = len(x) // BATCH_SIZE
     end_step = max(1, int(config.prune_fraction * config.finetune_epochs * steps_per_epoch))
     rng = np.random.default_rng(config.seed)
-    masks, step = None, 0
+    masks = None if gradual else magnitude_masks(kernels(model), config.final_sparsity)
+    step = 0
     for _ in range(config.finetune_epochs):
         for rows in rng.permutation(len(x)).reshape(-1, BATCH_SIZE):
+            if masks is not None and step == 0:
+                apply_masks(model, masks)
             model.train_on_batch(x[rows], y[rows])
             step += 1
-            if step <= end_step and (step % config.prune_every == 0 or step == end_step):
+            if gradual and step <= end_step and (step % config.prune_every == 0 or step == end_step):
                 masks = magnitude_masks(kernels(model), polynomial_sparsity(step, end_step, config.final_sparsity))
             if masks is not None:
-                for layer, mask in zip(dense_layers(model), masks):
-                    layer.kernel.assign(keras.ops.where(mask, layer.kernel.value, 0.0))
+                apply_masks(model, masks)
+
+
+def apply_masks(model: keras.Model, masks: list[np.ndarray]) -> None:
+    for layer, mask in zip(dense_layers(model), masks):
+        layer.kernel.assign(keras.ops.where(mask, layer.kernel.value, 0.0))
 
 
 def with_l1(model: keras.Model, penalty: float) -> keras.Model:
@@ -169,8 +182,13 @@ def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     set_kernels(dense, pruned_to(trained, config.final_sparsity))
     one_shot = accuracy(dense)
     set_kernels(dense, trained)
-    log.info(f"gradual pruning to {config.final_sparsity:.0%}, {config.finetune_epochs} epochs of fine-tuning")
-    gradual_prune(dense, splits, config)
+    start = snapshot(dense)  # both fine-tunings start from the trained dense net and its optimizer state
+    log.info(f"one-shot pruning to {config.final_sparsity:.0%}, then {config.finetune_epochs} epochs of fine-tuning")
+    prune_while_finetuning(dense, splits, config, gradual=False)
+    one_shot_tuned = (zero_fraction(kernels(dense)), accuracy(dense))
+    restart(dense, start)
+    log.info(f"gradual pruning to {config.final_sparsity:.0%} during {config.finetune_epochs} epochs of fine-tuning")
+    prune_while_finetuning(dense, splits, config, gradual=True)
 
     l1_rows = []
     for penalty in config.l1:
@@ -193,6 +211,8 @@ def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
         curve_val_acc=curve_acc,
         l1=l1_rows,
         one_shot_val_acc=one_shot,
+        one_shot_tuned_sparsity=one_shot_tuned[0],
+        one_shot_tuned_val_acc=one_shot_tuned[1],
         gradual_sparsity=zero_fraction(kernels(dense)),
         gradual_val_acc=accuracy(dense),
         dropout_zero=zero_fraction(kernels(dropout)),
@@ -225,8 +245,10 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
             "Toolkit): raise the sparsity step by step during training on a polynomial schedule, keep pruned weights "
             f"at 0, and let the others compensate. Measured: {fmt_pct(result.gradual_sparsity)} sparsity with "
             f"validation accuracy {result.gradual_val_acc:.3f} after {config.finetune_epochs} epochs of "
-            f"fine-tuning, vs {result.one_shot_val_acc:.3f} for one-shot pruning to the same "
-            f"{fmt_pct(config.final_sparsity, 0)} (dense: {result.dense_val_acc:.3f}).",
+            f"fine-tuning, vs {result.one_shot_tuned_val_acc:.3f} for one-shot pruning to the same "
+            f"{fmt_pct(config.final_sparsity, 0)} followed by the same {config.finetune_epochs} epochs of fine-tuning "
+            f"on the same batches, and {result.one_shot_val_acc:.3f} for one-shot pruning without it (dense: "
+            f"{result.dense_val_acc:.3f}; one net and one seed, so no interval: small gaps decide nothing).",
         ]
     )
     doc.paragraph(
@@ -250,6 +272,11 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
             for r in result.l1
         ]
         + [
+            [
+                "one-shot pruning + the same fine-tuning",
+                fmt_pct(result.one_shot_tuned_sparsity),
+                f"{result.one_shot_tuned_val_acc:.3f}",
+            ],
             ["gradual pruning + fine-tuning", fmt_pct(result.gradual_sparsity), f"{result.gradual_val_acc:.3f}"],
             [f"dropout {config.dropout_rate}", fmt_pct(result.dropout_zero), f"{result.dropout_val_acc:.3f}"],
         ],
@@ -273,6 +300,13 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
         )
     ax.plot(
         result.gradual_sparsity * 100, result.gradual_val_acc, "*", markersize=14, label="gradual pruning + fine-tuning"
+    )
+    ax.plot(
+        result.one_shot_tuned_sparsity * 100,
+        result.one_shot_tuned_val_acc,
+        "P",
+        markersize=10,
+        label="one-shot pruning + the same fine-tuning",
     )
     ax.plot(result.dropout_zero * 100, result.dropout_val_acc, "x", markersize=10, label="dropout (no sparsity)")
     ax.set(xlabel="sparsity (% of weights exactly 0)", ylabel="validation accuracy", title="Q6: sparsity vs accuracy")

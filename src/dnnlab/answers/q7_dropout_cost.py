@@ -15,7 +15,6 @@ from dnnlab.answers.common import (
     build,
     compiled,
     fit,
-    steady_epoch_seconds,
     with_hidden_dropout,
 )
 from dnnlab.config import ModelConfig
@@ -23,7 +22,8 @@ from dnnlab.data import Splits
 from dnnlab.models.compile import EVAL_BATCH_SIZE
 from dnnlab.report.document import Document
 from dnnlab.report.figures import new_figure, save_figure
-from dnnlab.training.history import best_epoch_index
+from dnnlab.stats import HIGHER, LOWER, SAME, decide, evidence
+from dnnlab.training.history import best_epoch_index, seconds_per_epoch, training_seconds
 from dnnlab.uncertainty.mc_dropout import mc_predict
 
 NUMBER = 7
@@ -45,27 +45,28 @@ class Config:
     timed_images: int = 5000  # validation images each timed prediction pass covers
     samples: tuple[int, ...] = (1, 10, 30, 100)  # MC Dropout sample counts to time
     repeats: int = 5  # timings are the fastest of this many calls, after a warm-up call
-    seed: int = 42  # the same initial weights for both nets
+    seeds: tuple[int, ...] = (42, 43, 44)  # per seed, both nets start from the same initial weights
 
 
-QUICK = Config(epochs=20, patience=3, timed_images=2000, samples=(1, 5, 10))
+QUICK = Config(epochs=20, patience=3, timed_images=2000, samples=(1, 5, 10), seeds=(42,))
 
 
 @dataclass(frozen=True)
 class TrainStats:
-    seconds_per_epoch: float  # CPU seconds of the cheapest epoch after the first (which compiles)
+    seconds_per_epoch: float  # training CPU seconds per epoch, the first (compiling) epoch left out
     best_epoch: int  # 1-based epoch of the lowest validation loss
     epochs_run: int
-    time_to_best: float  # CPU seconds of training up to the best epoch
+    time_to_best: float  # training CPU seconds up to the best epoch, the first counted at the steady rate
     best_val_loss: float
     val_loss: list[float]
 
 
 @dataclass(frozen=True)
 class Result:
-    plain: TrainStats
-    dropout: TrainStats
-    predict_plain: float  # CPU seconds to predict `predicted` images, net trained without dropout
+    seeds: list[int]
+    plain: list[TrainStats]  # per seed
+    dropout: list[TrainStats]  # per seed, from the same initial weights as `plain`
+    predict_plain: float  # CPU seconds to predict `predicted` images, first seed's net without dropout
     predict_dropout: float  # the dropout net in inference mode (dropout off)
     mc_samples: list[int]
     mc_naive: list[float]  # CPU seconds for N naive MC Dropout passes over the same images
@@ -102,10 +103,10 @@ def train_stats(model: keras.Model, splits: Splits, config: Config) -> TrainStat
     history = fit(model, splits, config.epochs, [stop])
     best = best_epoch_index(history)
     return TrainStats(
-        seconds_per_epoch=steady_epoch_seconds(history["epoch_time"]),
+        seconds_per_epoch=seconds_per_epoch(history["train_cpu_time"]),
         best_epoch=best + 1,
         epochs_run=len(history["val_loss"]),
-        time_to_best=float(np.sum(history["epoch_time"][: best + 1])),
+        time_to_best=training_seconds(history["train_cpu_time"], best + 1),
         best_val_loss=history["val_loss"][best],
         val_loss=history["val_loss"],
     )
@@ -113,14 +114,17 @@ def train_stats(model: keras.Model, splits: Splits, config: Config) -> TrainStat
 
 def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     model_config = ModelConfig(depth=config.depth, width=config.width)
-    log.info(f"without dropout, up to {config.epochs} epochs")
-    plain = compiled(build(model_config, splits, config.seed), config.lr)
-    plain_stats = train_stats(plain, splits, config)
-    log.info(f"with dropout {config.dropout_rate}, up to {config.epochs} epochs")
-    dropout = compiled(with_hidden_dropout(build(model_config, splits, config.seed), config.dropout_rate), config.lr)
-    dropout_stats = train_stats(dropout, splits, config)
+    plain_stats, dropout_stats, nets = [], [], None
+    for seed in config.seeds:
+        log.info(f"seed {seed}: without and with dropout {config.dropout_rate}, up to {config.epochs} epochs each")
+        plain = compiled(build(model_config, splits, seed), config.lr)
+        plain_stats.append(train_stats(plain, splits, config))
+        dropout = compiled(with_hidden_dropout(build(model_config, splits, seed), config.dropout_rate), config.lr)
+        dropout_stats.append(train_stats(dropout, splits, config))
+        nets = nets or (plain, dropout)  # the first seed's nets are the ones timed
 
     log.info("timing inference and MC Dropout")
+    plain, dropout = nets
     x = splits.x_valid[: config.timed_images]
     predict_plain, predict_dropout = best_seconds(
         [
@@ -132,6 +136,7 @@ def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     mc_model = with_hidden_dropout(dropout, config.dropout_rate, layer_class=AlwaysOnDropout)
     mc_naive = best_seconds([lambda n=n: full_pass_mc_predict(mc_model, x, n) for n in config.samples], config.repeats)
     return Result(
+        list(config.seeds),
         plain_stats,
         dropout_stats,
         predict_plain,
@@ -143,24 +148,42 @@ def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     )
 
 
+def _pm(values: list[float], digits: int) -> str:
+    return f"{np.mean(values):.{digits}f}" + (f" ± {np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else "")
+
+
+def _ratio(plain: list[TrainStats], drop: list[TrainStats], field: str) -> str:
+    """Dropout's over plain's `field`, paired by seed, with its interval and verdict in words."""
+    verdict = decide(
+        [getattr(d, field) / getattr(p, field) for p, d in zip(plain, drop)],
+        null=1.0,
+        ratio=True,
+        min_effect=np.log(1.05),
+    )
+    word = {HIGHER: "more", LOWER: "less", SAME: "the same"}.get(verdict.direction, "undecided")
+    return f"{evidence(verdict, '×')}: {word}"
+
+
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
     plain, drop = result.plain, result.dropout
-    epoch_ratio = drop.seconds_per_epoch / plain.seconds_per_epoch
-    converge_ratio = drop.best_epoch / plain.best_epoch
-    stopped = [s.best_epoch + config.patience > config.epochs for s in (plain, drop)]
-    slower = (
-        f"dropout needed {converge_ratio:.1f}× the epochs to reach its best validation loss"
-        if converge_ratio > 1
-        else f"**in this run** dropout reached its best validation loss after {converge_ratio:.1f}× the epochs "
-        "(not slower); on larger budgets it usually needs more epochs"
+    seeds = f"{len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}" + (
+        " (--quick: fewer than the full run's 3)" if len(result.seeds) < 3 else ""
     )
+    capped = sum(s.best_epoch + config.patience > config.epochs for s in plain + drop)
     cap = (
-        " (at least one run hit the epoch cap before early stopping, so its best epoch is a lower bound)"
-        if any(stopped)
+        f" ({capped} of {len(plain + drop)} runs hit the epoch cap before early stopping, so their best epoch is "
+        "a lower bound)"
+        if capped
         else ""
     )
     one_pass = result.mc_naive[0] / result.mc_samples[0]  # seconds per MC pass at the smallest N
     per_sample = [t / one_pass for t in result.mc_naive]
+    loss_gap = decide([d.best_val_loss - p.best_val_loss for p, d in zip(plain, drop)], min_effect=0.01)
+
+    def both(field: str, digits: int) -> str:
+        """`dropout's mean ± std vs plain's`, over seeds."""
+        return f"{_pm([getattr(s, field) for s in drop], digits)} vs {_pm([getattr(s, field) for s in plain], digits)}"
+
     doc.heading(f"Q{NUMBER}. {QUESTION}")
     doc.bullets(
         [
@@ -168,12 +191,13 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
             "typically needs more epochs, up to about twice as many, to reach its best model; drawing the masks "
             f"also adds a little work to each step. Measured ({config.depth}×{config.width} ELU net, dropout "
             f"{config.dropout_rate} after every hidden layer, Nadam, early stopping with patience "
-            f"{config.patience}): best validation loss at epoch {drop.best_epoch} vs {plain.best_epoch} without "
-            f"dropout: {slower}; {drop.time_to_best:.1f} vs {plain.time_to_best:.1f} CPU s of training up to the "
-            f"best epoch; per epoch {drop.seconds_per_epoch:.2f} vs {plain.seconds_per_epoch:.2f} CPU s "
-            f"({epoch_ratio:.2f}×"
-            + (", so here the masks cost next to nothing" if epoch_ratio < 1.05 else "")
-            + f"); best validation loss {drop.best_val_loss:.3f} vs {plain.best_val_loss:.3f}{cap}.",
+            f"{config.patience}, {seeds}, mean ± std; ratios are dropout over no dropout, paired by seed): best "
+            f"validation loss at epoch {both('best_epoch', 1)} without dropout, a ratio of "
+            f"{_ratio(plain, drop, 'best_epoch')} epochs; "
+            f"{both('time_to_best', 1)} training CPU s up to the best epoch "
+            f"({_ratio(plain, drop, 'time_to_best')} time); per epoch {both('seconds_per_epoch', 2)} CPU s "
+            f"({_ratio(plain, drop, 'seconds_per_epoch')} work per epoch, the first, compiling epoch left out); "
+            f"best validation loss {both('best_val_loss', 3)}, a difference of {evidence(loss_gap, '', 1.0, 3)}{cap}.",
             "**Inference: no.** Dropout is only active during training; at inference the layer passes its inputs "
             'through unchanged (Keras scales during training instead, "inverted dropout"), so the net does '
             f"exactly the same work. Measured: predicting {result.predicted:,} images took "
@@ -190,17 +214,30 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
             "the trunk before it cuts the cost when dropout sits near the output"
             + ". Here dropout follows every hidden layer, so the cached trunk is only the first layer; dnnlab's "
             "`mc_predict` measured "
-            + ", ".join(f"N = {n}: {t:.2f} CPU s" for n, t in zip(result.mc_samples, result.mc_cached))
-            + " (for the exercise's alpha-dropout net, with dropout just before the output layer, 100 samples "
-            "cost about as much as two plain predictions: see BENCHMARKS.md).",
+            + ", ".join(
+                f"N = {n}: {t:.2f} CPU s ({t / result.predict_dropout:.1f}× one deterministic prediction)"
+                for n, t in zip(result.mc_samples, result.mc_cached)
+            )
+            + " (timings: the first seed's nets, the least of "
+            f"{config.repeats} calls each).",
         ]
     )
     fig, axes = new_figure(11, 4, ncols=2)
-    axes[0].plot(np.arange(1, len(plain.val_loss) + 1), plain.val_loss, "o-", label="no dropout")
-    axes[0].plot(np.arange(1, len(drop.val_loss) + 1), drop.val_loss, "s-", label=f"dropout {config.dropout_rate}")
-    for stats, color in ((plain, "C0"), (drop, "C1")):
-        axes[0].axvline(stats.best_epoch, color=color, linestyle=":")
-    axes[0].set(xlabel="epoch", ylabel="validation loss", title="convergence (dotted: best epoch)")
+    for runs, color, marker, label in (
+        (plain, "C0", "o-", "no dropout"),
+        (drop, "C1", "s-", f"dropout {config.dropout_rate}"),
+    ):
+        for i, stats in enumerate(runs):
+            axes[0].plot(
+                np.arange(1, len(stats.val_loss) + 1),
+                stats.val_loss,
+                marker,
+                color=color,
+                alpha=0.8,
+                label=label if i == 0 else None,
+            )
+            axes[0].axvline(stats.best_epoch, color=color, linestyle=":", alpha=0.6)
+    axes[0].set(xlabel="epoch", ylabel="validation loss", title=f"convergence, {seeds} (dotted: best epochs)")
     axes[0].legend()
     axes[1].plot(result.mc_samples, result.mc_naive, "o-", label="naive MC Dropout")
     axes[1].plot(result.mc_samples, [n * one_pass for n in result.mc_samples], ":", label="N × one pass")

@@ -61,7 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"dnnlab: best epoch {m['best_epoch']}/{m['epochs_run']}: "
         f"valid acc {m['valid_accuracy']:.4f} loss {m['valid_loss']:.4f}, "
         f"test acc {m['test_accuracy']:.4f} loss {m['test_loss']:.4f}, "
-        f"{m['mean_epoch_seconds']:.2f} s/epoch; files in {result.run_dir}"
+        + (f"{m['train_seconds_per_epoch']:.2f} s per training epoch; " if m.get("train_seconds_per_epoch") else "")
+        + f"files in {result.run_dir}"
     )
     return 0
 

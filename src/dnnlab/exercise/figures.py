@@ -19,7 +19,8 @@ def _color(key: str) -> str:
 
 
 def curves_figure(by: dict[str, list[RunRecord]], against: str = "epoch"):
-    """Validation loss and accuracy of every run, per epoch or against cumulative training time."""
+    """Validation loss and accuracy of every run, per epoch or against cumulative training CPU seconds
+    (compiling excluded: `RunRecord.cpu_seconds_to`)."""
     fig, (loss_ax, acc_ax) = new_figure(12, 4.2, 2)
     for key, runs in by.items():
         for i, run in enumerate(runs):
@@ -27,11 +28,11 @@ def curves_figure(by: dict[str, list[RunRecord]], against: str = "epoch"):
             if against == "epoch":
                 x = np.arange(1, n + 1)
             else:
-                x = np.cumsum(run.history.get("epoch_time", [math.nan] * n))
+                x = np.array([run.cpu_seconds_to(k) or math.nan for k in range(1, n + 1)])
             label = f"{key}: {EXERCISE_PARTS[key].name}" if i == 0 else None
             loss_ax.plot(x, run.history["val_loss"], color=_color(key), alpha=0.85, label=label)
             acc_ax.plot(x, 100 * np.asarray(run.history["val_accuracy"]), color=_color(key), alpha=0.85)
-    xlabel = "epoch" if against == "epoch" else "training time (s)"
+    xlabel = "epoch" if against == "epoch" else "training CPU time (s)"
     loss_ax.set(xlabel=xlabel, ylabel="validation loss", title="Validation loss")
     acc_ax.set(xlabel=xlabel, ylabel="validation accuracy (%)", title="Validation accuracy")
     loss_ax.legend(fontsize=8)

@@ -1,60 +1,39 @@
 """Answers to exercise 8's questions c-f, written from the measured numbers.
 
-Verdicts use validation figures only; test figures are reported beside them, never decide.
+Every comparing sentence gives the paired difference (or ratio) over seeds, its 95% interval and
+the number of seeds, and claims a direction only when `dnnlab.stats.decide` does. With one seed
+the verdict is judged against the stored seed-to-seed noise of that comparison (`comparisons`).
+Accuracy verdicts use validation figures (test beside them); MC Dropout is judged on the test
+split, which selected nothing; speed and time verdicts use training CPU seconds without the
+compiling first epoch, which sharing the cores with another run barely changes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from dnnlab.exercise.comparisons import (
+    cpu_seconds_per_epoch,
+    cpu_seconds_to_best,
+    differences,
+    mc_gains,
+    ratios,
+    reach,
+)
 from dnnlab.exercise.config import EXERCISE_PARTS, TEXTBOOK_MC_VALID_ACCURACY
-from dnnlab.exercise.records import LR_SEARCH_SECONDS, RunRecord, Stat, by_part, format_stat, stat
+from dnnlab.exercise.records import RunRecord, by_part, format_stat, stat
+from dnnlab.stats import HIGHER, LOWER, SAME, NoiseLevel, Verdict, decide, evidence
 
-# With one seed there is no spread to judge by, so gaps below these are called "about the same":
-# 1 point between two trained models, 0.5 point for MC Dropout (it re-scores the same model).
-SAME_MODEL_GAP = 0.01
-SAME_MC_GAP = 0.005
+# Gaps too small to matter, even when certain: 1 point between two trained models, 0.5 point for
+# MC Dropout (it re-scores the same model), 5% for times.
+MIN_ACCURACY_GAP = 0.01
+MIN_MC_GAP = 0.005
+MIN_TIME_RATIO = 1.05
 
-
-def verdict(diffs: Stat, same_gap: float) -> str:
-    """higher, lower, same, or mixed, for per-seed differences `other - base`.
-
-    One seed: `same` when the gap is below `same_gap`. Several: a direction only when every
-    seed agrees and the mean gap exceeds the std of the gaps; otherwise `same` when the mean
-    gap is below `same_gap`, else `mixed` (the seeds disagree).
-    """
-    mean = diffs.mean
-    if diffs.std is None:
-        return "same" if abs(mean) < same_gap else ("higher" if mean > 0 else "lower")
-    if all(d > 0 for d in diffs.values) and mean > diffs.std:
-        return "higher"
-    if all(d < 0 for d in diffs.values) and -mean > diffs.std:
-        return "lower"
-    return "same" if abs(mean) < same_gap else "mixed"
-
-
-def paired(base: Sequence[RunRecord], other: Sequence[RunRecord], key: str) -> Stat | None:
-    """Per-seed differences `other - base` of figure `key`, over the seeds both parts ran."""
-    base_by_seed = {r.seed: r.value(key) for r in base}
-    diffs = tuple(
-        r.value(key) - base_by_seed[r.seed]
-        for r in other
-        if base_by_seed.get(r.seed) is not None and r.value(key) is not None
-    )
-    return Stat(diffs) if diffs else None
-
-
-def epochs_to_reach(history: dict[str, list[float]], target: float) -> tuple[int, float] | None:
-    """(1-based epoch, training seconds) when validation loss first reaches `target`, or None."""
-    losses = history["val_loss"]
-    times = history.get("epoch_time", [math.nan] * len(losses))
-    for i, loss in enumerate(losses):
-        if loss <= target:
-            return i + 1, float(np.sum(times[: i + 1]))
-    return None
+Noise = Mapping[str, NoiseLevel]
 
 
 def _pct(value: float) -> str:
@@ -66,89 +45,99 @@ def _pm(records: Sequence[RunRecord], key: str, kind: str = "percent") -> str:
     return text + "%" if kind == "percent" and text != "—" else text
 
 
-def _seeds_note(n: int) -> str:
-    return "one seed, so the spread is unknown: rerun with --seeds 3" if n == 1 else f"over {n} seeds"
+def _seeds(n: int) -> str:
+    return "one seed" if n == 1 else f"{n} seeds"
 
 
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.1f}×" if b > 0 else "∞×"
+def cap_note(*arms: Sequence[RunRecord]) -> str:
+    """A caveat naming the cap-limited runs among `arms`, or nothing."""
+    runs = [run for arm in arms for run in arm]
+    limited = [f"part {r.part} seed {r.seed}" for r in runs if r.cap_limited]
+    if not limited:
+        return ""
+    return (
+        f" Caveat: {len(limited)} of {len(runs)} runs compared here were cap-limited ({', '.join(limited)}): their "
+        "best epoch was near the epoch cap, so a longer run might have ended better."
+    )
+
+
+def _judge(values: list[float], name: str, noise: Noise, min_effect: float, ratio: bool = False) -> Verdict | None:
+    if not values:
+        return None
+    null = 1.0 if ratio else 0.0
+    return decide(
+        values, null=null, min_effect=math.log(min_effect) if ratio else min_effect, noise=noise.get(name), ratio=ratio
+    )
 
 
 def accuracy_sentence(
-    name: str, base_name: str, base: Sequence[RunRecord], other: Sequence[RunRecord], same_gap: float = SAME_MODEL_GAP
+    name: str, base_name: str, base: Sequence[RunRecord], other: Sequence[RunRecord], comparison: str, noise: Noise
 ) -> str:
-    """Validation accuracy of `other` against `base` (with test beside it) and a verdict."""
-    diff = paired(base, other, "valid_accuracy")
-    if diff is None:
+    """Validation accuracy of `other` against `base` (test beside it), paired by seed, and a verdict."""
+    verdict = _judge(differences(base, other, "valid_accuracy"), comparison, noise, MIN_ACCURACY_GAP)
+    if verdict is None:
         return f"No common seeds, so {name} and {base_name} cannot be compared."
     conclusion = {
-        "higher": f"{name} produced a better model",
-        "lower": f"{name} produced a worse model",
-        "same": f"{name} did not produce a better model: the accuracies are about the same",
-        "mixed": f"{name} did not produce a consistently better model: the seeds disagree",
-    }[verdict(diff, same_gap)]
+        HIGHER: f"{name} produced a better model",
+        LOWER: f"{name} produced a worse model",
+        SAME: f"{name} did not produce a better model: the accuracies are equal within {100 * MIN_ACCURACY_GAP:.0f} "
+        "point",
+    }.get(verdict.direction, f"this cannot tell whether {name} produced a better model")
     return (
-        f"Validation accuracy {_pm(other, 'valid_accuracy')} for {name} vs {_pm(base, 'valid_accuracy')} "
-        f"for {base_name} ({100 * diff.mean:+.1f} points; test {_pm(other, 'test_accuracy')} vs "
-        f"{_pm(base, 'test_accuracy')}): {conclusion} ({_seeds_note(len(diff.values))})."
+        f"Validation accuracy {_pm(other, 'valid_accuracy')} for {name} vs {_pm(base, 'valid_accuracy')} for "
+        f"{base_name} (test {_pm(other, 'test_accuracy')} vs {_pm(base, 'test_accuracy')}); the paired difference "
+        f"is {evidence(verdict)}: {conclusion}."
     )
 
 
-def convergence_sentence(name: str, base_name: str, base: Sequence[RunRecord], other: Sequence[RunRecord]) -> str:
-    """Epochs and training seconds for `other` to reach `base`'s best validation loss (seed by seed)."""
-    other_by_seed = {r.seed: r for r in other}
-    pairs = [(b, other_by_seed[b.seed]) for b in base if b.seed in other_by_seed]
-    if not pairs:
+def convergence_sentence(
+    name: str, base_name: str, base: Sequence[RunRecord], other: Sequence[RunRecord], comparison: str, noise: Noise
+) -> str:
+    """Epochs and training CPU seconds for `other` to reach `base`'s best validation loss, seed by seed."""
+    found = reach(base, other)
+    if not found.seeds:
         return f"No common seeds, so {name} and {base_name} cannot be compared."
-    target = float(np.mean([b.best_valid_loss() for b, _ in pairs]))
-    reached = [(b, epochs_to_reach(o.history, b.best_valid_loss())) for b, o in pairs]
-    hits = [(b, hit) for b, hit in reached if hit is not None]
-    if not hits:
-        longest = max(len(o.history["val_loss"]) for _, o in pairs)
+    target = f"{base_name}'s best validation loss ({np.mean(found.targets):.3f}"
+    target += ")" if len(found.seeds) == 1 else f" on average over {len(found.seeds)} seeds)"
+    if not found.all_reached:
         return (
-            f"{name} never reached {base_name}'s best validation loss ({target:.3f}) within its "
-            f"{longest} epochs (its own best: {np.mean([o.best_valid_loss() for _, o in pairs]):.3f}), "
-            f"so it did not converge faster to that level."
+            f"{name} reached {target} in only {found.reached} of {len(found.seeds)} seeds, so it cannot be said "
+            f"to converge faster to that level."
         )
-    epochs = float(np.mean([hit[0] for _, hit in hits]))
-    seconds = float(np.mean([hit[1] for _, hit in hits]))
-    # The base reaches its own best loss at its best epoch, by definition.
-    base_hits = [epochs_to_reach(b.history, b.best_valid_loss()) for b, _ in hits]
-    base_epochs = float(np.mean([hit[0] for hit in base_hits]))
-    base_seconds = float(np.mean([hit[1] for hit in base_hits]))
-    epoch_ratio, time_ratio = _ratio(base_epochs, epochs), _ratio(base_seconds, seconds)
-    if epochs < base_epochs and seconds < base_seconds:
-        conclusion = f"{name} converged faster, by {epoch_ratio} in epochs and {time_ratio} in wall time"
-    elif epochs < base_epochs:
-        conclusion = f"{name} converged in fewer epochs ({epoch_ratio}) but not faster in wall time"
-    elif seconds < base_seconds:
-        conclusion = f"{name} needed as many epochs or more but less wall time ({time_ratio})"
-    else:
-        conclusion = f"{name} did not converge faster"
-    missed = len(pairs) - len(hits)
-    missed_note = f" ({missed} of {len(pairs)} seeds never reached it)" if missed else ""
+    epochs, base_epochs = np.mean(found.other_epochs), np.mean(found.base_epochs)
+    verdict = _judge(found.seconds_ratios(), comparison, noise, MIN_TIME_RATIO, ratio=True)
+    text = f"{name} reached {target} after {epochs:.1f} epochs, {base_name} after {base_epochs:.1f} (its best epoch)"
+    if verdict is None:
+        return text + "; no training CPU times were recorded, so time cannot be compared."
+    conclusion = {
+        LOWER: f"{name} converged faster",
+        HIGHER: f"{name} converged more slowly",
+        SAME: f"{name} converged as fast",
+    }.get(verdict.direction, f"this cannot tell whether {name} converged faster")
     return (
-        f"{name} reached {base_name}'s best validation loss ({target:.3f}) after {epochs:.1f} epochs "
-        f"({seconds:.0f} s of training){missed_note}; {base_name} needed {base_epochs:.1f} epochs "
-        f"({base_seconds:.0f} s): {conclusion}."
+        f"{text}; its training CPU time to get there, as a ratio to {base_name}'s, was {evidence(verdict, '×')}: "
+        f"{conclusion}."
     )
 
 
-def speed_sentence(name: str, base_name: str, base: Sequence[RunRecord], other: Sequence[RunRecord]) -> str:
-    """Seconds per epoch of `other` against `base`."""
-    mine, theirs = stat(other, "mean_epoch_seconds"), stat(base, "mean_epoch_seconds")
-    if mine is None or theirs is None:
-        return "No epoch times were recorded."
-    ratio = mine.mean / theirs.mean
-    if ratio > 1.05:
-        effect = f"{ratio:.2f}× slower per epoch"
-    elif ratio < 0.95:
-        effect = f"{1 / ratio:.2f}× faster per epoch"
-    else:
-        effect = "about the same speed per epoch"
+def speed_sentence(
+    name: str, base_name: str, base: Sequence[RunRecord], other: Sequence[RunRecord], comparison: str, noise: Noise
+) -> str:
+    """Training CPU seconds per epoch of `other` against `base` (wall seconds beside them)."""
+    verdict = _judge(ratios(base, other, cpu_seconds_per_epoch), comparison, noise, MIN_TIME_RATIO, ratio=True)
+    if verdict is None:
+        return "No training CPU times were recorded, so speed cannot be compared."
+    conclusion = {
+        HIGHER: f"{name} made each epoch slower",
+        LOWER: f"{name} made each epoch faster",
+        SAME: f"{name} did not change the cost of an epoch",
+    }.get(verdict.direction, f"this cannot tell whether {name} changed the cost of an epoch")
     return (
-        f"An epoch took {mine.mean:.1f} s with {name} (batch {_batch(other)}) vs {theirs.mean:.1f} s with "
-        f"{base_name} (batch {_batch(base)}): {effect}."
+        f"A training epoch cost {_pm(other, 'train_cpu_seconds_per_epoch', 'seconds')} CPU s with {name} vs "
+        f"{_pm(base, 'train_cpu_seconds_per_epoch', 'seconds')} with {base_name} (wall "
+        f"{_pm(other, 'train_seconds_per_epoch', 'seconds')} vs {_pm(base, 'train_seconds_per_epoch', 'seconds')} s; "
+        f"batch {_batch(other)} vs {_batch(base)}; first, compiling epoch excluded), a ratio of "
+        f"{evidence(verdict, '×')}: {conclusion}."
     )
 
 
@@ -156,7 +145,7 @@ def _batch(records: Sequence[RunRecord]) -> int:
     return EXERCISE_PARTS[records[0].part].train.batch_size
 
 
-def answer_architecture(key: str, by: dict[str, list[RunRecord]]) -> str:
+def answer_architecture(key: str, by: dict[str, list[RunRecord]], noise: Noise) -> str:
     """c or d: converging faster, a better model, training speed; all against part a (elu)."""
     name = {"c": "BN", "d": "SELU"}[key]
     if key not in by or "a" not in by:
@@ -165,88 +154,92 @@ def answer_architecture(key: str, by: dict[str, list[RunRecord]]) -> str:
     book = EXERCISE_PARTS[key].textbook_valid_accuracy
     return " ".join(
         [
-            convergence_sentence(name, "elu", base, other),
-            accuracy_sentence(name, "elu", base, other),
-            speed_sentence(name, "elu", base, other),
+            convergence_sentence(name, "elu", base, other, f"convergence {key}-a", noise),
+            accuracy_sentence(name, "elu", base, other, f"accuracy {key}-a", noise),
+            speed_sentence(name, "elu", base, other, f"speed {key}-a", noise),
             f"The book reported {_pct(book)} vs {_pct(EXERCISE_PARTS['a'].textbook_valid_accuracy)} (one seed, "
-            "validation accuracy).",
+            "validation accuracy)." + cap_note(base, other),
         ]
     )
 
 
-def answer_mc_dropout(by: dict[str, list[RunRecord]]) -> str:
-    """e: does MC Dropout beat the deterministic predictions of the same trained model?"""
+def answer_mc_dropout(by: dict[str, list[RunRecord]], noise: Noise) -> str:
+    """e: does MC Dropout beat the deterministic predictions of the same trained model? Judged on test."""
     runs = [r for r in by.get("e", []) if r.mc is not None]
     if not runs:
         return "Not answered: run part e (`--parts e`)."
-    samples = runs[0].mc["samples"]
-    diffs = Stat(tuple(r.value("mc_valid_accuracy") - r.value("det_valid_accuracy") for r in runs))
+    verdict = _judge(mc_gains(runs, "test"), "mc e", noise, MIN_MC_GAP)
     conclusion = {
-        "higher": "MC Dropout improved accuracy",
-        "lower": "MC Dropout lowered accuracy",
-        "same": "MC Dropout did not change accuracy meaningfully",
-        "mixed": "MC Dropout did not improve accuracy consistently: the seeds disagree",
-    }[verdict(diffs, SAME_MC_GAP)]
+        HIGHER: "MC Dropout improved accuracy",
+        LOWER: "MC Dropout lowered accuracy",
+        SAME: f"MC Dropout did not change accuracy by {100 * MIN_MC_GAP:.1f} point or more",
+    }.get(verdict.direction, "this cannot tell whether MC Dropout improved accuracy")
     text = (
-        f"With {samples} samples and no retraining, validation accuracy went from "
-        f"{_pm(runs, 'det_valid_accuracy')} (deterministic) to {_pm(runs, 'mc_valid_accuracy')} "
-        f"({100 * diffs.mean:+.1f} points) and test accuracy from {_pm(runs, 'det_test_accuracy')} to "
-        f"{_pm(runs, 'mc_test_accuracy')}: {conclusion} ({_seeds_note(len(runs))})."
+        f"With {runs[0].mc['samples']} samples and no retraining, test accuracy went from "
+        f"{_pm(runs, 'det_test_accuracy')} (deterministic) to {_pm(runs, 'mc_test_accuracy')}, a paired gain of "
+        f"{evidence(verdict)}: {conclusion}. The test split judges because it chose nothing (validation chose the "
+        f"checkpoint and the LR); on validation it went from {_pm(runs, 'det_valid_accuracy')} to "
+        f"{_pm(runs, 'mc_valid_accuracy')}."
     )
     calibration = [
-        f"{label} {_pm(runs, f'det_valid_{key}', 'loss')} → {_pm(runs, f'mc_valid_{key}', 'loss')}"
+        f"{label} {_pm(runs, f'det_test_{key}', 'loss')} → {_pm(runs, f'mc_test_{key}', 'loss')}"
         for key, label in (("nll", "NLL"), ("brier", "Brier score"), ("ece", "ECE"))
-        if stat(runs, f"det_valid_{key}") is not None and stat(runs, f"mc_valid_{key}") is not None
+        if stat(runs, f"det_test_{key}") is not None and stat(runs, f"mc_test_{key}") is not None
     ]
     if calibration:
-        text += f" On validation, {', '.join(calibration)} (lower is better)."
+        text += f" On test, {', '.join(calibration)} (lower is better)."
     return text + (
         f" The book reported {_pct(EXERCISE_PARTS['e'].textbook_valid_accuracy)} deterministic and "
         f"{_pct(TEXTBOOK_MC_VALID_ACCURACY)} with MC Dropout (one seed, validation accuracy)."
     )
 
 
-def answer_1cycle(by: dict[str, list[RunRecord]]) -> str:
+def answer_1cycle(by: dict[str, list[RunRecord]], noise: Noise) -> str:
     """f: does 1cycle (SGD, batch 128) train faster and better than the same net with Nadam (e)?"""
     if "f" not in by:
         return "Not answered: run part f (`--parts f`)."
-    ref_key = "e" if "e" in by else ("a" if "a" in by else None)
-    if ref_key is None:
+    if "e" not in by:
         return "Not answered: run part f with part e (the same network with Nadam): `--parts e,f`."
-    base, other = by[ref_key], by["f"]
-    ref_name = f"{ref_key} ({EXERCISE_PARTS[ref_key].name}, Nadam)"
-    to_best, ref_to_best = stat(other, "time_to_best_seconds"), stat(base, "time_to_best_seconds")
-    total, ref_total = stat(other, "wall_seconds"), stat(base, "wall_seconds")
-    faster = to_best.mean < ref_to_best.mean
-    searched = " including its LR search" if stat(other, LR_SEARCH_SECONDS) is not None else ""
+    base, other = by["e"], by["f"]
+    ref_name = "e (alpha-dropout, Nadam)"
+    verdict = _judge(ratios(base, other, cpu_seconds_to_best), "time to best f-e", noise, MIN_TIME_RATIO, ratio=True)
     speed = (
-        f"1cycle reached its best validation loss after {to_best.mean:.0f} s of training "
-        f"({stat(other, 'best_epoch').mean:.1f} epochs at {stat(other, 'mean_epoch_seconds').mean:.1f} s/epoch, "
-        f"batch {_batch(other)}), {ref_name} after {ref_to_best.mean:.0f} s "
-        f"({stat(base, 'best_epoch').mean:.1f} epochs at {stat(base, 'mean_epoch_seconds').mean:.1f} s/epoch, "
-        f"batch {_batch(base)}); "
-        f"the whole run{searched} took {total.mean:.0f} s vs {ref_total.mean:.0f} s: "
-        + (
-            f"1cycle trained {_ratio(ref_to_best.mean, to_best.mean)} faster to its best model."
-            if faster
-            else "1cycle did not train faster."
-        )
+        f"1cycle reached its best validation loss at epoch {_pm(other, 'best_epoch', 'count')} of its 15, "
+        f"{ref_name} at epoch {_pm(base, 'best_epoch', 'count')} (batch 128 both)"
     )
+    if verdict is None:
+        speed += "; no training CPU times were recorded, so time cannot be compared."
+    else:
+        conclusion = {
+            LOWER: "1cycle trained faster to its best model",
+            HIGHER: "1cycle trained more slowly to its best model",
+            SAME: "1cycle trained as fast to its best model",
+        }.get(verdict.direction, "this cannot tell whether 1cycle trained faster to its best model")
+        speed += (
+            f"; its training CPU time to that epoch, as a ratio to e's, was {evidence(verdict, '×')}: {conclusion}."
+        )
     book = (
         f" The book reported {_pct(EXERCISE_PARTS['f'].textbook_valid_accuracy)} in 15 epochs "
         f"(one seed, validation accuracy)."
     )
-    return " ".join([speed, accuracy_sentence("1cycle", ref_name, base, other)]) + book
+    return (
+        " ".join([speed, accuracy_sentence("1cycle", ref_name, base, other, "accuracy f-e", noise)])
+        + book
+        + (cap_note(base))
+    )
 
 
-def answers(records: Sequence[RunRecord]) -> dict[str, str]:
-    """The exercise's questions c, d, e and f, each answered from the records."""
-    by = by_part(records)
+def answers(records: Sequence[RunRecord], noise: Noise | None = None) -> dict[str, str]:
+    """The exercise's questions c, d, e and f, each answered from the records.
+
+    `noise`: seed-to-seed noise levels by comparison name, used only where a comparison has one seed.
+    """
+    by, noise = by_part(records), noise or {}
     return {
-        "c": answer_architecture("c", by),
-        "d": answer_architecture("d", by),
-        "e": answer_mc_dropout(by),
-        "f": answer_1cycle(by),
+        "c": answer_architecture("c", by, noise),
+        "d": answer_architecture("d", by, noise),
+        "e": answer_mc_dropout(by, noise),
+        "f": answer_1cycle(by, noise),
     }
 
 

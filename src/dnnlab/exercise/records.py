@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from dnnlab.config import TrainConfig
 from dnnlab.exercise.config import EXERCISE_PARTS
+from dnnlab.training.history import cap_limited, training_seconds
 from dnnlab.training.run_dir import COMPLETED
 from dnnlab.uncertainty.report import DETERMINISTIC
 
@@ -30,7 +32,8 @@ class RunRecord:
     run_dir: Path
     metrics: dict[str, Any]  # metrics.json
     history: dict[str, list[float]]  # history.csv columns
-    mc: dict[str, Any] | None = None  # mc_dropout.json (part e; see dnnlab.mc_dropout_report)
+    mc: dict[str, Any] | None = None  # mc_dropout.json (part e; see dnnlab.uncertainty.report)
+    train: TrainConfig | None = None  # how the run was trained (its budget); None: unknown
 
     def value(self, key: str) -> float | None:
         """A figure of this run by flat name: a metrics.json key, `lr_search_seconds`, or
@@ -51,6 +54,20 @@ class RunRecord:
 
     def best_valid_loss(self) -> float:
         return float(np.nanmin(self.history["val_loss"]))
+
+    @property
+    def cap_limited(self) -> bool:
+        """The epoch cap, not early stopping, may have ended the run (a 1cycle's length is its
+        schedule, not a stopping rule, so a 1cycle run never is)."""
+        if self.train is None or self.train.schedule == "1cycle" or self.metrics.get("best_epoch") is None:
+            return False
+        return cap_limited(
+            self.metrics["best_epoch"], self.metrics["epochs_run"], self.train.epochs, self.train.patience
+        )
+
+    def cpu_seconds_to(self, epochs: int) -> float | None:
+        """Training CPU seconds of the first `epochs` epochs, compiling excluded (`training_seconds`)."""
+        return training_seconds(self.history.get("train_cpu_time"), epochs)
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,8 @@ COLUMNS = (
     Column("valid_loss", "valid loss", "loss"),
     Column("test_accuracy", "test acc %", "percent"),
     Column("test_loss", "test loss", "loss"),
-    Column("mean_epoch_seconds", "s/epoch", "seconds"),
+    Column("train_seconds_per_epoch", "s/epoch", "seconds"),
+    Column("train_cpu_seconds_per_epoch", "CPU s/epoch", "seconds"),
     Column("time_to_best_seconds", "s to best epoch", "seconds"),
     Column(LR_SEARCH_SECONDS, "s LR search", "seconds"),
     Column("wall_seconds", "s total", "seconds"),

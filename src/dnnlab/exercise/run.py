@@ -24,7 +24,7 @@ from dnnlab.config import DataConfig, LRSearchConfig, RunConfig
 from dnnlab.data import Splits, load_data
 from dnnlab.exercise.config import EXERCISE_PARTS, ExerciseConfig
 from dnnlab.exercise.records import RunRecord
-from dnnlab.exercise.report import write_report
+from dnnlab.exercise.report import noise_for, write_report
 from dnnlab.training.parallel_runs import Job, train_in_parallel
 from dnnlab.training.run_dir import COMPLETED, INTERRUPTED, RunDir
 from dnnlab.training.train import train
@@ -123,10 +123,10 @@ def score_mc_dropout(
     """Part e: deterministic vs MC Dropout on validation and test, by `mc_dropout_report`.
 
     The same function as `dnnlab mc-dropout` (dropout-only sampling, BN kept in inference
-    mode); it writes mc_dropout.json and its figures (of the validation set) into the run folder.
+    mode); it writes mc_dropout.json and its figures (of the test set, which judges it) into the run folder.
     """
     return mc_dropout_report(
-        run.run_dir, split="valid", samples=samples, seed=run.train.seed, splits=splits, model=model
+        run.run_dir, split="test", samples=samples, seed=run.train.seed, splits=splits, model=model
     )
 
 
@@ -193,6 +193,7 @@ def run_exercise(
     """
     progress = progress or Progress(config.seeds)
     plan = plan_runs(config)
+    noise = noise_for(config)  # read now: a bad --noise-levels should fail before hours of training
 
     def get_splits() -> Splits:
         nonlocal splits
@@ -252,10 +253,11 @@ def run_exercise(
                 run_dir=run.run_dir,
                 metrics=metrics,
                 history=folder.history(),
+                train=run.train,
                 mc=mc,
             )
         )
     progress(f"writing the report into {config.out_dir}")
-    files = write_report(records, config)
+    files = write_report(records, config, noise)
     progress(f"done: {files['html']}")
     return ExerciseResult(records=records, report_files=files)

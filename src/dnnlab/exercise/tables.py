@@ -19,6 +19,7 @@ def table_rows(records: Sequence[RunRecord]) -> tuple[list[str], list[list[str]]
         *[c.header for c in COLUMNS[:4]],
         "book valid acc %",
         *[c.header for c in COLUMNS[4:]],
+        "cap-limited",
     ]
     rows = []
     for key, runs in by_part(records).items():
@@ -27,6 +28,8 @@ def table_rows(records: Sequence[RunRecord]) -> tuple[list[str], list[list[str]]
         book = f"{100 * part.textbook_valid_accuracy:.1f}"
         if key == "e":
             book += f" (MC {100 * TEXTBOOK_MC_VALID_ACCURACY:.1f})"
+        limited = sum(r.cap_limited for r in runs)
+        cells.append(f"{limited} of {len(runs)}" if limited else "no")
         rows.append([part.title, str(len(runs)), f"{part.textbook_lr:g}", *cells[:4], book, *cells[4:]])
     return header, rows
 
@@ -53,11 +56,13 @@ def results_json(records: Sequence[RunRecord], config: ExerciseConfig | None = N
                     {
                         "seed": r.seed,
                         "run_dir": str(r.run_dir),
+                        "cap_limited": r.cap_limited,
                         **{c.key: r.value(c.key) for c in COLUMNS if r.value(c.key) is not None},
                     }
                     for r in runs
                 ],
                 "summary": summary,
+                "cap_limited_runs": sum(r.cap_limited for r in runs),
             }
         )
     return {"exercise": None if config is None else dataclasses.asdict(config), "parts": parts}
@@ -73,6 +78,7 @@ def summary_csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "seeds": len(part["runs"]),
             "textbook_lr": part["textbook_lr"],
             "textbook_valid_accuracy": part["textbook_valid_accuracy"],
+            "cap_limited_runs": part["cap_limited_runs"],
         }
         for column in COLUMNS:
             value = part["summary"].get(column.key)

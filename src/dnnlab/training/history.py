@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +47,20 @@ def cap_limited(best_epoch: int, epochs_run: int, max_epochs: int, patience: int
     """Whether the epoch cap, not early stopping, may have ended a run: its best epoch (1-based)
     lies within `patience` of the cap and it ran to the cap, so later epochs might have been better."""
     return epochs_run >= max_epochs and best_epoch > max_epochs - patience
+
+
+def seconds_per_epoch(times: Sequence[float] | None) -> float | None:
+    """The mean of an epoch-time column (`train_time`, `train_cpu_time`) without the first epoch,
+    which also compiles the step; None with fewer than two timed epochs (nothing steady to measure)."""
+    steady = [t for t in (times or [])[1:] if math.isfinite(t)]
+    return float(np.mean(steady)) if steady else None
+
+
+def training_seconds(times: Sequence[float] | None, epochs: int) -> float | None:
+    """Training seconds of a run's first `epochs` epochs, its first (compiling) epoch counted at the
+    run's steady rate (`seconds_per_epoch`), so that compile time does not decide a comparison."""
+    steady = seconds_per_epoch(times)
+    if steady is None:
+        return None
+    later = [t for t in times[1:epochs] if math.isfinite(t)]
+    return steady * (1 + (epochs - 1 - len(later))) + float(np.sum(later))

@@ -21,6 +21,7 @@ exactly once) and saves the best model atomically whenever the epoch is the best
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -179,8 +180,10 @@ class RunRecorder(keras.callbacks.Callback):
         self.history = {key: list(values) for key, values in checkpoint.history.items()}
 
     def on_epoch_end(self, epoch, logs=None):
+        done = len(next(iter(self.history.values()), []))
         for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
+            # A column new in this epoch (a run resumed by a later dnnlab) is NaN before it.
+            self.history.setdefault(key, [math.nan] * done).append(float(value))
         self.run.write_history(self.history)
         if self.early_stopping.best_epoch == epoch and self.early_stopping.best_weights is not None:
             self.run.save_model(self.model)

@@ -30,7 +30,7 @@ from dnnlab.models.fused_steps import use_fused_steps
 from dnnlab.provenance import library_versions
 from dnnlab.schedules.decay import performance_scheduler
 from dnnlab.training.callbacks import EpochTimer
-from dnnlab.training.history import History, best_epoch_index
+from dnnlab.training.history import History, best_epoch_index, seconds_per_epoch
 from dnnlab.training.resume import Checkpoint, RunRecorder, latest_checkpoint, resume_epoch
 from dnnlab.training.run_dir import COMPLETED, DIVERGED, FINISHED, INTERRUPTED, RunDir
 from dnnlab.training.run_lock import RunLock
@@ -89,7 +89,10 @@ def summarize(
         "valid_accuracy": None,
         "test_loss": None,
         "test_accuracy": None,
-        "mean_epoch_seconds": float(np.mean(epoch_times)) if epoch_times else None,
+        "mean_epoch_seconds": float(np.mean(epoch_times)) if epoch_times else None,  # whole epochs, the first too
+        # Training only (no validation), without the first, compiling epoch: the speed figures.
+        "train_seconds_per_epoch": seconds_per_epoch(history.get("train_time")),
+        "train_cpu_seconds_per_epoch": seconds_per_epoch(history.get("train_cpu_time")),
         "time_to_best_seconds": None,
         "wall_seconds": wall_seconds,
         "train_size": int(len(splits.x_train)),
