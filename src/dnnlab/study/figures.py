@@ -23,18 +23,21 @@ def curves_figure(kind: str, options: dict[str, OptionResults], target: float | 
     """Validation loss and accuracy of every cell, one colour per option, against epochs or training seconds."""
     fig, (loss_ax, acc_ax) = new_figure(12, 4.6, 2)
     for index, option in enumerate(options.values()):
-        for i, cell in enumerate(option.cells):
+        label = title(kind, option.name)
+        for cell in option.cells:
             losses = cell.history["val_loss"]
             n = len(losses)
-            x = np.arange(1, n + 1) if against == "epoch" else np.cumsum(cell.history.get("epoch_time", [math.nan] * n))
-            label = title(kind, option.name) if i == 0 else None
+            x = np.arange(1, n + 1) if against == "epoch" else [cell.cpu_seconds_to(k) for k in range(1, n + 1)]
+            if None in x:  # a run recorded before dnnlab timed its training part
+                continue
             loss_ax.plot(x, losses, color=_color(index), alpha=0.8, linewidth=1.2, label=label)
+            label = None  # one legend entry per option
             acc_ax.plot(
                 x, 100 * np.asarray(cell.history["val_accuracy"]), color=_color(index), alpha=0.8, linewidth=1.2
             )
     if target is not None:
         loss_ax.axhline(target, color="k", linestyle=":", linewidth=1, label=f"common target {target:.3f}")
-    xlabel = "epoch" if against == "epoch" else "training time (s, as history.csv records it)"
+    xlabel = "epoch" if against == "epoch" else "training CPU seconds (compiling excluded)"
     loss_ax.set(xlabel=xlabel, ylabel="validation loss", title="Validation loss (one line per seed)")
     acc_ax.set(xlabel=xlabel, ylabel="validation accuracy (%)", title="Validation accuracy")
     finite = [v for o in options.values() for c in o.cells for v in c.history["val_loss"] if math.isfinite(v)]

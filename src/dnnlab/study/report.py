@@ -56,7 +56,7 @@ def option_figures(option: OptionResults, target: float | None, seeds: int) -> d
         "diverged": len(option.failed),
         "reached_target": len(hits),
         "epochs_to_target": _interval([float(epochs) for epochs, _ in hits]),
-        "seconds_to_target": _interval([seconds for _, seconds in hits]),
+        "seconds_to_target": _interval([seconds for _, seconds in hits if seconds is not None]),
         "best_epoch": option.interval("best_epoch"),
         "epochs_run": option.interval("epochs_run"),
         "valid_accuracy": option.interval("valid_accuracy"),
@@ -79,7 +79,7 @@ def measurement_table(config: StudyConfig, options: dict[str, OptionResults], ta
         "cells",
         "reached target",
         "epochs to target",
-        "s to target",
+        "CPU s to target",
         "best epoch",
         "epochs run",
         "valid acc %",
@@ -175,7 +175,7 @@ def cell_csv_rows(options: dict[str, OptionResults], target: float | None) -> li
                     "cap_limited": cell.cap_limited,
                     "epochs_to_target": "" if hit is None else hit[0],
                     "seconds_to_target": "" if hit is None else hit[1],
-                    "training_seconds": sum(cell.history.get("epoch_time", [])),
+                    "training_cpu_seconds": cell.cpu_seconds_to(cell.epochs_run),
                 }
             )
     return out
@@ -238,10 +238,11 @@ def build_document(config, options, target, table_rows, study, figures) -> Docum
     doc.paragraph(
         f"Mean over seeds with its 95% Student-t interval in brackets (one seed: the value alone). Common target: "
         f"validation loss {'—' if target is None else f'{target:.3f}'}, the worst of the options' mean best "
-        "validation losses; epochs and seconds to it are counted over the seeds that reached it. Seconds are the "
-        "epochs' times as history.csv records them (training plus the epoch's validation pass; the first epoch "
-        "includes compiling), while other cells may share the machine. Accuracy and loss are those of the best "
-        "epoch (lowest validation loss). Also in `results.csv` and, per cell, `cells.csv`."
+        "validation losses; epochs and seconds to it are counted over the seeds that reached it. Seconds are "
+        "training CPU seconds (`train_cpu_time` in history.csv: no validation, and the first, compiling epoch "
+        "counted at the run's steady rate), which barely change when workers share the cores; speed is judged in "
+        "epochs. Accuracy and loss are those of the best epoch (lowest validation loss). Also in `results.csv` "
+        "and, per cell, `cells.csv`."
     )
     doc.heading("The book beside the measurements")
     doc.table(*book_table(kind, table_rows))
@@ -260,7 +261,7 @@ def build_document(config, options, target, table_rows, study, figures) -> Docum
     doc.heading("Figures")
     captions = {
         "curves_epoch": "Validation loss and accuracy per epoch, every cell; dotted: the common target.",
-        "curves_time": "The same against training time (seconds as history.csv records them).",
+        "curves_time": "The same against training CPU seconds (compiling excluded).",
         "lr_range_tests": "The LR range test of each optimizer, with the LR the rule picked.",
         "schedules": "Each schedule's learning rate over the epochs it ran (first seed), as its optimizer computed it.",
     }

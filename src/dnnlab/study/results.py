@@ -6,13 +6,14 @@ storage, whichever machines trained the cells (their run folders stay where they
 
 The common target (`common_target`) is the worst of the options' mean best validation losses:
 the loosest level every option reached on average. A cell's epochs and seconds to it count from
-the start of its training; the seconds are the epochs' `epoch_time` from history.csv as the run
-recorded them.
+the start of its training. The seconds are training CPU seconds (history.csv's `train_cpu_time`,
+validation excluded, the first, compiling epoch counted at the run's steady rate:
+`training.history.training_seconds`), as the exercise counts them: workers that share the cores
+barely change them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +23,13 @@ import optuna
 from optuna.trial import TrialState
 
 from dnnlab.config import BUDGET_PATIENCE
+from dnnlab.exercise.comparisons import first_epoch_at_or_below
 from dnnlab.stats import Interval, mean_interval
 from dnnlab.study.cells import DUPLICATE_ATTR, Cell
-from dnnlab.training.history import cap_limited
+from dnnlab.training.history import cap_limited, training_seconds
 from dnnlab.training.run_dir import COMPLETED
 
-HISTORY_KEYS = ("loss", "val_loss", "val_accuracy", "epoch_time", "learning_rate")
+HISTORY_KEYS = ("loss", "val_loss", "val_accuracy", "epoch_time", "train_time", "train_cpu_time", "learning_rate")
 
 
 def cell_attrs(cell: Cell, metrics: dict[str, Any], history: dict[str, list[float]], max_epochs: int) -> dict:
@@ -78,14 +80,14 @@ class CellResult:
     def best_loss(self) -> float:
         return float(np.nanmin(self.history["val_loss"]))
 
-    def to_target(self, target: float) -> tuple[int, float] | None:
-        """(1-based epoch, training seconds) when the validation loss first reached `target`, or None."""
-        losses = self.history["val_loss"]
-        times = self.history.get("epoch_time", [math.nan] * len(losses))
-        for i, loss in enumerate(losses):
-            if loss <= target:
-                return i + 1, float(np.sum(times[: i + 1]))
-        return None
+    def cpu_seconds_to(self, epochs: int) -> float | None:
+        """Training CPU seconds of the first `epochs` epochs, compiling excluded (`training_seconds`)."""
+        return training_seconds(self.history.get("train_cpu_time"), epochs)
+
+    def to_target(self, target: float) -> tuple[int, float | None] | None:
+        """(1-based epoch, training CPU seconds) when the validation loss first reached `target`, or None."""
+        epoch = first_epoch_at_or_below(self.history["val_loss"], target)
+        return None if epoch is None else (epoch, self.cpu_seconds_to(epoch))
 
 
 def cell_results(study: optuna.Study) -> list[CellResult]:

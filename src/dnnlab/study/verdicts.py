@@ -43,19 +43,14 @@ class Comparison:
     verdict: stats.Verdict | None = None
     note: str = ""
 
-    def phrase(self) -> str:
-        """The measurement and its interval: "+1.2 points of validation accuracy (95% CI +0.3 to +2.1, 3 seeds)"."""
+    def phrase(self, versus: str) -> str:
+        """The measurement and how sure it is, against `versus` (the other option's title), e.g.
+        "validation accuracy vs Nadam at +1.2 points (95% CI +0.3 to +2.1, 3 seeds)"."""
         if self.verdict is None:
             return self.note
-        i = self.verdict.interval
         if self.aspect == QUALITY:
-            shown = f"{100 * i.mean:+.1f} points of validation accuracy"
-            spread = f"95% CI {100 * i.low:+.1f} to {100 * i.high:+.1f}, " if i.n > 1 else ""
-        else:
-            shown = f"{i.mean:.2f}x the epochs to the target"
-            spread = f"95% CI {i.low:.2f}-{i.high:.2f}x, " if i.n > 1 else ""
-        seeds = f"{i.n} seeds" if i.n > 1 else "one seed, which cannot decide"
-        return f"{shown} ({spread}{seeds})"
+            return f"validation accuracy vs {versus} at {stats.evidence(self.verdict, unit='points')}"
+        return f"epochs to the target vs {versus} at {stats.evidence(self.verdict, unit='×')}"
 
 
 def compare_quality(mine: OptionResults, theirs: OptionResults) -> Comparison:
@@ -122,7 +117,7 @@ class Row:
 
 
 ADJECTIVES = {SPEED: ("faster", "slower", "fast"), QUALITY: ("better", "worse", "good")}
-SAME_WITHIN = {SPEED: "within 1.25x", QUALITY: "within 1 point"}
+SAME_WITHIN = {SPEED: "within 1.25×", QUALITY: "within 1 point"}
 
 
 def expected_words(claim: Claim, versus: str) -> str:
@@ -135,15 +130,15 @@ def expected_words(claim: Claim, versus: str) -> str:
     return f"{better if BETTER in claim.agree else worse} than {versus}"
 
 
-def measured_words(measured: Comparison) -> str:
-    """What was measured, e.g. "it was slower, at 2.41x the epochs to the target (95% CI ..., 3 seeds)"."""
+def measured_words(measured: Comparison, versus: str) -> str:
+    """What was measured, e.g. "it was slower, with epochs to the target vs Nadam at 2.41× (95% CI ...)"."""
     if measured.outcome == UNMEASURED:
         return f"it could not be measured: {measured.note}"
     if measured.outcome == UNDECIDED:
-        return f"the two could not be told apart, at {measured.phrase()}"
+        return f"the two could not be told apart, with {measured.phrase(versus)}"
     better, worse, plain = ADJECTIVES[measured.aspect]
     words = {BETTER: better, WORSE: worse, SAME: f"as {plain} ({SAME_WITHIN[measured.aspect]})"}
-    return f"it was {words[measured.outcome]}, at {measured.phrase()}"
+    return f"it was {words[measured.outcome]}, with {measured.phrase(versus)}"
 
 
 def row(kind: str, name: str, options: dict[str, OptionResults], target: float | None, ranked: dict) -> Row:
@@ -159,7 +154,7 @@ def row(kind: str, name: str, options: dict[str, OptionResults], target: float |
         verdict = DISAGREES if DISAGREES in outcomes else AGREES if outcomes == {AGREES} else NOT_DISTINGUISHABLE
         clauses = [
             f"on {claim.aspect} the book has it {expected_words(claim, title(kind, claim.versus))} ({claim.text}), "
-            f"and {measured_words(measured)}: {agreement(claim, measured)}"
+            f"and {measured_words(measured, title(kind, claim.versus))}: {agreement(claim, measured)}"
             for claim, measured in tested
         ]
         sentence = f"{title(kind, name)}: {'; '.join(clauses)}."
@@ -169,7 +164,7 @@ def row(kind: str, name: str, options: dict[str, OptionResults], target: float |
     else:
         verdict = "no claim"
         measured = [compare(aspect, options[name], options[ref], target) for aspect in (SPEED, QUALITY)]
-        shown = "; ".join(f"on {m.aspect}, {measured_words(m)}" for m in measured)
+        shown = "; ".join(f"on {m.aspect}, {measured_words(m, title(kind, ref))}" for m in measured)
         sentence = f"{title(kind, name)}: the book makes no claim about it; against {title(kind, ref)}, {shown}."
     capped = sum(cell.cap_limited for cell in options[name].cells)
     if capped:
