@@ -106,8 +106,8 @@ def test_each_row_says_whether_the_measurement_agrees_with_the_books_stars():
     capped = [dataclasses.replace(c, cap_limited=c.option == "sgd" and c.seed == 44) for c in SCRIPTED]
     table, _ = scripted_rows(capped)
     assert table["sgd"].sentence.endswith(
-        "1 of its 3 cells were cap-limited (their best epoch came within the "
-        "patience of the epoch cap), so they might have improved further."
+        " 1 of its 3 cells were cap-limited (best epoch within the patience of the epoch cap), so it might have "
+        "improved further."
     )
 
 

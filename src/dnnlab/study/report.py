@@ -98,7 +98,7 @@ def measurement_table(config: StudyConfig, options: dict[str, OptionResults], ta
                 cells,
                 f"{f['reached_target']}/{f['cells']}",
                 shown(f["epochs_to_target"]),
-                shown(f["seconds_to_target"], digits=0),
+                shown(f["seconds_to_target"]),
                 shown(f["best_epoch"]),
                 shown(f["epochs_run"]),
                 shown(f["valid_accuracy"], 100.0),

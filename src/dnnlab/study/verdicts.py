@@ -166,11 +166,18 @@ def row(kind: str, name: str, options: dict[str, OptionResults], target: float |
         measured = [compare(aspect, options[name], options[ref], target) for aspect in (SPEED, QUALITY)]
         shown = "; ".join(f"on {m.aspect}, {measured_words(m, title(kind, ref))}" for m in measured)
         sentence = f"{title(kind, name)}: the book makes no claim about it; against {title(kind, ref)}, {shown}."
-    capped = sum(cell.cap_limited for cell in options[name].cells)
+    capped, cells = sum(cell.cap_limited for cell in options[name].cells), len(options[name].cells)
     if capped:
+        which = (
+            "its one cell was"
+            if cells == 1
+            else f"all {cells} of its cells were"
+            if capped == cells
+            else (f"{capped} of its {cells} cells were")
+        )
         sentence += (
-            f" {capped} of its {len(options[name].cells)} cells were cap-limited (their best epoch came within the "
-            "patience of the epoch cap), so they might have improved further."
+            f" {which.capitalize()} cap-limited (best epoch within the patience of the epoch cap), so it might have "
+            "improved further."
         )
     ranks_of = (ranked[SPEED][name], ranked[QUALITY][name])
     return Row(name, title(kind, name), book_speed, book_quality, *ranks_of, verdict, sentence)
