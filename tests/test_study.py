@@ -1,6 +1,6 @@
 """`dnnlab study`: its flags, the grid of cells, and workers that fill it exactly once.
 
-The multi-process test runs two real workers (`tests/study_worker.py`, the real CLI on synthetic
+The multi-process test runs two real workers (`tests/cli_worker.py`, the real CLI on synthetic
 data) on one SQLite study, kills one in the middle of a cell, and checks that the other retries
 that cell and that every cell finished exactly once. The in-process tests make a cell fail and
 check that a rerun trains exactly the missing cells.
@@ -32,7 +32,7 @@ from dnnlab.study.run import open_grid_study, run_study
 from tests.conftest import synthetic_splits
 
 TESTS = Path(__file__).resolve().parent
-WORKER = TESTS / "study_worker.py"
+WORKER = TESTS / "cli_worker.py"
 EPOCH_SLEEP = 0.4  # seconds per epoch in the workers: leaves time to kill a worker mid-cell
 # Two optimizers x two seeds of a tiny net, 3 epochs each; the heartbeat settings of the search tests.
 FLAGS = ["--optimizers", "sgd,nadam", "--seeds", "2", "--quick", "--depth", "2", "--width", "16"]
@@ -158,12 +158,12 @@ def test_a_rerun_trains_only_the_missing_cells(tmp_path, monkeypatch):
 def start_worker(out: Path, log: Path, cache: Path) -> subprocess.Popen:
     env = {
         **os.environ,
-        "STUDY_WORKER_EPOCH_SLEEP": str(EPOCH_SLEEP),
+        "WORKER_EPOCH_SLEEP": str(EPOCH_SLEEP),
         "PYTHONUNBUFFERED": "1",
         "JAX_COMPILATION_CACHE_DIR": str(cache),  # test speed only: the workers compile one net
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     }
-    command = [sys.executable, str(WORKER), "optimizers", *FLAGS, "--out", str(out)]
+    command = [sys.executable, str(WORKER), "study", "optimizers", *FLAGS, "--out", str(out)]
     return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
 
 

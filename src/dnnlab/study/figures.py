@@ -8,7 +8,7 @@ import math
 import keras
 import numpy as np
 
-from dnnlab.report.figures import new_figure
+from dnnlab.report.figures import grid_figure, new_figure
 from dnnlab.schedules.decay import DECAYS, decay_schedule
 from dnnlab.schedules.one_cycle import one_cycle_schedules
 from dnnlab.study.options import SCHEDULES, title
@@ -54,11 +54,7 @@ def range_tests_figure(range_tests: dict[str, dict], one_cycle: bool):
     """Each optimizer's LR range test (smoothed loss against LR) and the LR it gave; None if none ran."""
     if not range_tests:
         return None
-    ncols = min(3, len(range_tests))
-    nrows = math.ceil(len(range_tests) / ncols)
-    fig, axes = new_figure(4.2 * ncols, 3.2 * nrows, ncols, nrows)
-    for ax in axes[len(range_tests) :]:
-        ax.set_visible(False)
+    fig, axes = grid_figure(len(range_tests), 4.2, 3.2)
     for ax, (optimizer, test) in zip(axes, sorted(range_tests.items())):
         lrs = np.asarray(test["curve"]["lrs"], dtype=float)
         losses = np.asarray([math.nan if v is None else v for v in test["curve"]["smoothed"]], dtype=float)

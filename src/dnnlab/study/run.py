@@ -9,7 +9,7 @@ retried; a rerun trains only the missing cells. Each cell is a `dnnlab train` ru
 that sees it writes the report.
 
 Test hook: cells get their data from `dnnlab.study.run.load_data(data_config)`; the CI worker
-script (`tests/study_worker.py`) replaces it with synthetic data.
+script (`tests/cli_worker.py`) replaces it with synthetic data.
 """
 
 from __future__ import annotations
