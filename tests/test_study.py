@@ -28,7 +28,8 @@ from dnnlab.search.storage import open_storage
 from dnnlab.search.worker import SurplusTrial
 from dnnlab.study.cells import Cell, all_cells, cell_config, cell_of, claim, grid_space, missing_cells, requeue_missing
 from dnnlab.study.config import OptimizerStudyConfig, ScheduleStudyConfig, config_from_settings
-from dnnlab.study.run import open_grid_study, run_study
+from dnnlab.study.run import make_objective, open_grid_study, run_study
+from dnnlab.training.run_lock import RunLock
 from tests.conftest import synthetic_splits
 
 TESTS = Path(__file__).resolve().parent
@@ -104,6 +105,20 @@ def test_a_second_trial_of_a_held_cell_is_not_run_and_a_failed_cell_is_queued_ag
     assert cell in missing_cells(study, config)
     assert requeue_missing(study, config) == [cell]
     assert cell not in missing_cells(study, config) and requeue_missing(study, config) == []
+
+
+def test_a_cell_whose_run_folder_another_live_process_trains_is_a_duplicate(tmp_path):
+    config = tiny(tmp_path, optimizers="sgd,nadam", seeds=1)
+    study = open_grid_study(config, open_storage(f"sqlite:///{tmp_path / 'optuna.db'}"))
+    study.enqueue_trial({"option": "sgd", "seed": 42})
+    objective = make_objective(config, synthetic_splits(n_train=128, n_valid=64, n_test=32), n_cells=2)
+    folder = cell_config(config, Cell("sgd", 42), 1.0).run_dir
+    folder.mkdir(parents=True)
+    with RunLock(folder):  # as a worker that claimed the cell at the same instant would hold it
+        study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
+    [trial] = study.trials
+    assert trial.state == TrialState.FAIL and trial.user_attrs["surplus"]
+    assert not (folder / "metrics.json").exists()
 
 
 def test_a_worker_with_other_settings_cannot_join_but_one_elsewhere_can(tmp_path):

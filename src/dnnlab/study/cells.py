@@ -78,7 +78,7 @@ def claim(trial: optuna.Trial, config: StudyConfig) -> Cell:
     )
     held_by = owner(trial.study, cell, before=trial.number)
     if held_by is not None:
-        duplicate(trial, cell, held_by, config)
+        duplicate(trial, cell, f"trial {held_by}", config)
     return cell
 
 
@@ -86,13 +86,14 @@ def still_owner(trial: optuna.Trial, cell: Cell, config: StudyConfig) -> None:
     """After training: `SurplusTrial` if a lower-numbered trial claimed the same cell meanwhile."""
     held_by = owner(trial.study, cell, before=trial.number)
     if held_by is not None:
-        duplicate(trial, cell, held_by, config)
+        duplicate(trial, cell, f"trial {held_by}", config)
 
 
-def duplicate(trial: optuna.Trial, cell: Cell, held_by: int, config: StudyConfig) -> None:
+def duplicate(trial: optuna.Trial, cell: Cell, holder: str, config: StudyConfig) -> None:
+    """Mark `trial` as holding no cell and end it (`SurplusTrial`): `holder` has `cell`."""
     trial.set_user_attr(DUPLICATE_ATTR, True)
     requeue_missing(trial.study, config)  # the sampler may have run out of free cells: hand this worker one
-    raise SurplusTrial(f"cell {cell} is held by trial {held_by}; trial {trial.number} is not counted")
+    raise SurplusTrial(f"cell {cell} is held by {holder}; trial {trial.number} is not counted")
 
 
 def missing_cells(study: optuna.Study, config: StudyConfig) -> list[Cell]:

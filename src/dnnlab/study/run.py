@@ -29,12 +29,22 @@ from dnnlab.errors import DnnlabError
 from dnnlab.search.report import load_study
 from dnnlab.search.storage import default_storage_url, display_url, open_storage
 from dnnlab.search.worker import DONE, check_slot, fail_dead_trials, run_worker, state_counts, worker_id
-from dnnlab.study.cells import all_cells, cell_config, claim, data_config, grid_space, requeue_missing, still_owner
+from dnnlab.study.cells import (
+    all_cells,
+    cell_config,
+    claim,
+    data_config,
+    duplicate,
+    grid_space,
+    requeue_missing,
+    still_owner,
+)
 from dnnlab.study.config import STUDY_DIR, StudyConfig, config_from_settings
 from dnnlab.study.lr import option_lr
 from dnnlab.study.report import write_report
 from dnnlab.study.results import cell_attrs
 from dnnlab.training.run_dir import INTERRUPTED
+from dnnlab.training.run_lock import RunLockedError
 from dnnlab.training.train import train
 
 log = logging.getLogger(__name__)
@@ -92,7 +102,10 @@ def make_objective(config: StudyConfig, splits: Splits, n_cells: int) -> Callabl
         run = cell_config(config, cell, lr)
         log.info("cell %s (trial %d on %s): lr %.3g, into %s", cell, trial.number, worker_id(), lr, run.run_dir)
         keras.backend.clear_session()  # drop the previous cell's graphs: a worker trains many cells
-        result = train(run, splits, verbose=0)
+        try:
+            result = train(run, splits, verbose=0)
+        except RunLockedError as exc:  # a trial that claimed the cell at the same instant trains it here
+            duplicate(trial, cell, f"another process of this machine ({exc})", config)
         if result.status == INTERRUPTED:
             raise KeyboardInterrupt  # the trial fails; the same command again resumes the cell's run folder
         still_owner(trial, cell, config)
