@@ -40,6 +40,16 @@ FLAGS = ["--optimizers", "sgd,nadam", "--seeds", "2", "--quick", "--depth", "2",
 FLAGS += ["--quick-finder-steps", "20", "--heartbeat-interval", "1", "--grace-period", "8"]
 
 
+# A range test's result as the first worker stores it (dnnlab.study.lr), for tests that need no real one.
+STORED_RANGE_TEST = {
+    "rule": "minimum",
+    "lr": 1e-3,
+    "turning_point": 1e-2,
+    "seconds": 0.0,
+    "curve": {"lrs": [1e-4, 1e-3, 1e-2, 1e-1], "smoothed": [2.3, 2.1, 2.0, 2.6]},
+}
+
+
 def tiny(out: Path, **fields) -> OptimizerStudyConfig:
     """The in-process twin of FLAGS."""
     settings = dict(optimizers="sgd,nadam", seeds=2, quick=True, depth=2, width=16, quick_finder_steps=20)
@@ -111,6 +121,7 @@ def test_a_cell_whose_run_folder_another_live_process_trains_is_a_duplicate(tmp_
     config = tiny(tmp_path, optimizers="sgd,nadam", seeds=1)
     study = open_grid_study(config, open_storage(f"sqlite:///{tmp_path / 'optuna.db'}"))
     study.enqueue_trial({"option": "sgd", "seed": 42})
+    study.set_user_attr("lr_range_test:sgd", STORED_RANGE_TEST)  # no range test needed here
     objective = make_objective(config, synthetic_splits(n_train=128, n_valid=64, n_test=32), n_cells=2)
     folder = cell_config(config, Cell("sgd", 42), 1.0).run_dir
     folder.mkdir(parents=True)
@@ -147,6 +158,9 @@ def test_a_rerun_trains_only_the_missing_cells(tmp_path, monkeypatch):
 
     monkeypatch.setattr(dnnlab.study.run, "train", flaky_train)
     config = tiny(tmp_path)
+    study = open_grid_study(config, open_storage(f"sqlite:///{tmp_path / 'study' / 'optuna.db'}"))
+    for optimizer in config.names:  # the range tests' results, as a first worker would have stored them
+        study.set_user_attr(f"lr_range_test:{optimizer}", STORED_RANGE_TEST)
     with pytest.raises(DnnlabError, match="simulated failure"):
         run_study(config, splits)
     done_before = set(trained)
@@ -156,7 +170,6 @@ def test_a_rerun_trains_only_the_missing_cells(tmp_path, monkeypatch):
     every = {(c.option, c.seed) for c in all_cells(config)}
     assert sorted(trained) == sorted(every - done_before), "the rerun trains each missing cell once, and only those"
     assert (outcome.cells_done, outcome.cells) == (4, 4) and outcome.report_files["md"].exists()
-    study = optuna.load_study(study_name=config.study_name, storage=f"sqlite:///{tmp_path / 'study' / 'optuna.db'}")
     complete = [cell_of(t) for t in study.trials if t.state == TrialState.COMPLETE]
     assert sorted(complete) == sorted(all_cells(config))
     # A finished study: a third run trains nothing and needs no data.

@@ -184,7 +184,9 @@ def add_study_commands(commands) -> None:
         "with the book. Every worker (process or machine) started with the same --study and --storage fills the "
         "same grid of cells; the report is written when the last cell finishes.",
     )
-    kinds = study_parser.add_subparsers(dest="kind", metavar="KIND", parser_class=OneLineParser)
+    kinds = study_parser.add_subparsers(
+        dest="kind", metavar="KIND", help="what to compare: optimizers or schedules", parser_class=OneLineParser
+    )
     kinds.required = True
     for cls, what in (
         (OptimizerStudyConfig, "SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam, AdaMax, Nadam, AdamW (Table 11-2)"),
