@@ -67,13 +67,37 @@ def test_help_lists_defaults():
     assert "--patience PATIENCE" in proc.stdout and "(default: 20)" in proc.stdout
 
 
+def subcommands(parser: argparse.ArgumentParser, prefix: str = "dnnlab") -> dict[str, argparse.ArgumentParser]:
+    """Every command and nested subcommand (`dnnlab study optimizers`), by its full name."""
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                found[f"{prefix} {name}"] = command
+                found.update(subcommands(command, f"{prefix} {name}"))
+    return found
+
+
 def test_every_flag_of_every_command_has_help():
-    parser = build_parser()
-    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(commands.choices) >= {"train", "exercise", "search", "search-report", "answers", "lr-find", "mc-dropout"}
-    for name, command in commands.choices.items():
+    commands = subcommands(build_parser())
+    expected = {
+        "train",
+        "exercise",
+        "search",
+        "search-report",
+        "answers",
+        "lr-find",
+        "mc-dropout",
+        "study",
+        "study-report",
+    }
+    assert set(commands) >= {f"dnnlab {name}" for name in expected} | {
+        "dnnlab study optimizers",
+        "dnnlab study schedules",
+    }
+    for name, command in commands.items():
         for action in command._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
             text = (action.help or "").split("(default:")[0].strip()
-            assert text, f"dnnlab {name} {'/'.join(action.option_strings) or action.dest} has no help"
+            assert text, f"{name} {'/'.join(action.option_strings) or action.dest} has no help"

@@ -1,5 +1,6 @@
 """Tests on the real CIFAR-10; skipped with a reason when DNNLAB_DATA is not set."""
 
+import csv
 import json
 
 import numpy as np
@@ -40,3 +41,23 @@ def test_short_subset_run(tmp_path):
     metrics = json.loads((tmp_path / "bn" / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2 and metrics["train_size"] == 2000
     assert metrics["valid_accuracy"] > 0.15  # above chance after 2 short epochs
+
+
+@requires_real_data
+def test_study_quick_writes_every_file(tmp_path):
+    """`dnnlab study optimizers --quick` on the real data: about a minute on 2 idle cores."""
+    proc = run_cli("study", "optimizers", "--quick", "--out", str(tmp_path), "--data-dir", str(real_data_dir()))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = tmp_path / "study" / "optimizers-quick"
+    for name in ("report.md", "report.html", "results.csv", "cells.csv"):
+        assert (folder / name).stat().st_size > 0, name
+    for name in ("curves_epoch.png", "curves_time.png", "lr_range_tests.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    with (folder / "results.csv").open() as handle:
+        rows = {row["option"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"sgd", "adam", "nadam"} and rows["nadam"]["verdict"] == "reference"
+    for option in rows:
+        metrics = json.loads((folder / option / "seed-42" / "metrics.json").read_text())
+        assert metrics["status"] == "completed" and metrics["train_size"] == 2000
+        assert metrics["valid_accuracy"] > 0.15  # above chance after 3 short epochs
+    assert "Table 11-2" in (folder / "report.md").read_text()

@@ -2,7 +2,7 @@
 studies on the embedded SQLite default (2 workers) and on a PostgreSQL server (3 workers), each
 with one worker killed in the middle of a trial.
 
-The worker processes run the real CLI through `tests/search_worker.py` on synthetic data.
+The worker processes run the real CLI through `tests/cli_worker.py` on synthetic data.
 PostgreSQL: `$DNNLAB_TEST_POSTGRES_URL` (set by .ci/run), else a throwaway server started with
 `tests/postgres_server.sh`; skipped only when no PostgreSQL binary is installed.
 """
@@ -43,7 +43,7 @@ from dnnlab.search.worker import DONE, SurplusTrial, run_worker
 from dnnlab.training.train import train
 
 TESTS = Path(__file__).resolve().parent
-WORKER = TESTS / "search_worker.py"
+WORKER = TESTS / "cli_worker.py"
 EPOCH_SLEEP = 0.4  # seconds per epoch in the workers: leaves >= 1 s to kill a worker mid-trial
 # A tiny model and a fixed shape (only the LR varies), so every trial reuses one compiled step.
 # No --lr: the workers centre the LR range on a range test (60 batches; one synthetic epoch is only 8).
@@ -390,7 +390,7 @@ class StudyRun:
 def start_worker(url: str, study: str, out: Path, n_trials: int, log: Path, cache: Path) -> subprocess.Popen:
     env = {
         **os.environ,
-        "SEARCH_WORKER_EPOCH_SLEEP": str(EPOCH_SLEEP),
+        "WORKER_EPOCH_SLEEP": str(EPOCH_SLEEP),
         "PYTHONUNBUFFERED": "1",
         # JAX's on-disk compilation cache lets workers reuse one compiled train step (test speed only).
         "JAX_COMPILATION_CACHE_DIR": str(cache),
@@ -399,6 +399,7 @@ def start_worker(url: str, study: str, out: Path, n_trials: int, log: Path, cach
     command = [
         sys.executable,
         str(WORKER),
+        "search",
         *WORKER_FLAGS,
         "--study",
         study,

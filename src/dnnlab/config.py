@@ -41,8 +41,11 @@ def one_of(value: str, choices: tuple[str, ...] | list[str], flag: str) -> None:
 
 INPUT_SCALINGS = ("none", "unit", "standardize")
 DROPOUT_KINDS = ("none", "dropout", "alpha")
-OPTIMIZERS = ("nadam", "sgd")
-SCHEDULES = ("constant", "1cycle")
+# Keras's optimizers with the textbook's hyperparameters (`dnnlab.models.compile.make_optimizer`).
+# "sgd" takes `momentum` (0 for plain SGD); "nesterov" is SGD with Nesterov momentum.
+OPTIMIZERS = ("nadam", "sgd", "nesterov", "adagrad", "rmsprop", "adam", "adamax", "adamw")
+# The textbook's LR schedules (`dnnlab.schedules.decay`, `dnnlab.schedules.one_cycle`).
+SCHEDULES = ("constant", "power", "exponential", "piecewise", "performance", "1cycle")
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,19 @@ class TrainConfig:
     epochs: int = option(100, "at most this many epochs; early stopping usually ends sooner")
     patience: int = option(20, "early-stopping patience on validation loss, as in the textbook")
     seed: int = option(42, "seeds Python, NumPy and the backend (keras.utils.set_random_seed)")
-    optimizer: str = option("nadam", "nadam (8b-e) | sgd (8f, with momentum)")
-    schedule: str = option("constant", "constant | 1cycle (8f; stepped per batch)")
-    momentum: float = option(0.9, "SGD momentum (the 1cycle schedule cycles it inversely to the LR)")
+    optimizer: str = option(
+        "nadam",
+        "nadam (8b-e) | sgd (8f, with --momentum; 0: plain SGD) | nesterov | adagrad | rmsprop | adam | adamax | "
+        "adamw: Keras's, with the textbook's hyperparameters",
+    )
+    schedule: str = option(
+        "constant",
+        "constant | power | exponential | piecewise (stepped per batch) | performance (ReduceLROnPlateau) | "
+        "1cycle (8f; stepped per batch): the textbook's forms, starting from --lr (1cycle: peaking at it)",
+    )
+    momentum: float = option(
+        0.9, "momentum of sgd and nesterov (the 1cycle schedule cycles it inversely to the LR instead)"
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.lr, str):

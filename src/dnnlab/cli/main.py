@@ -12,6 +12,7 @@ take seconds to import, and `--help` or a bad flag should answer at once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import signal
 import sys
@@ -22,7 +23,8 @@ from dnnlab import log as logs
 from dnnlab.cli.flags import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
 from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
 from dnnlab.exercise.config import ExerciseConfig
-from dnnlab.search.config import SearchConfig
+from dnnlab.search.config import SearchConfig, WorkerOptions
+from dnnlab.study.config import STUDY_DIR, OptimizerStudyConfig, ScheduleStudyConfig
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -128,6 +130,35 @@ def cmd_search_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from dnnlab.study.run import run_study
+
+    config = args.study_class(**given_fields(args.study_class, args))
+    outcome = run_study(config)
+    print(
+        f"dnnlab: study {outcome.study_name!r} in {outcome.storage}: {outcome.cells_done} of {outcome.cells} cells "
+        f"finished ({outcome.wall_seconds:.0f} s in this worker)"
+    )
+    if outcome.report_files:
+        files = outcome.report_files
+        print(f"dnnlab: report in {files['html']} and {files['md']}; tables in {files['csv']} and {files['cells_csv']}")
+    else:
+        print(
+            f"dnnlab: the report is written when every cell has finished; for what has finished so far: dnnlab "
+            f"study-report --study {outcome.study_name} --storage '{outcome.storage}' --out {config.out}"
+        )
+    return 0
+
+
+def cmd_study_report(args: argparse.Namespace) -> int:
+    from dnnlab.search.storage import default_storage_url
+    from dnnlab.study.run import study_report
+
+    files = study_report(args.study, args.storage or default_storage_url(args.out, STUDY_DIR), args.out)
+    print(f"dnnlab: report in {files['html']} and {files['md']}; tables in {files['csv']} and {files['cells_csv']}")
+    return 0
+
+
 def cmd_answers(args: argparse.Namespace) -> int:
     from dnnlab.answers.runner import parse_questions, run_answers
 
@@ -146,6 +177,43 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         f"{config.run_dir / CSV_FILE}, plot in {config.run_dir / PLOT_FILE}"
     )
     return 0
+
+
+def add_study_commands(commands) -> None:
+    """`dnnlab study optimizers|schedules` and `dnnlab study-report`."""
+    study_parser = commands.add_parser(
+        "study",
+        help="the chapter's optimizer table or LR-schedule claims, measured over seeds; workers share one --storage",
+        description="Train every option with every seed (one cell each) on the exercise's net and compare them "
+        "with the book. Every worker (process or machine) started with the same --study and --storage fills the "
+        "same grid of cells; the report is written when the last cell finishes.",
+    )
+    kinds = study_parser.add_subparsers(
+        dest="kind", metavar="KIND", help="what to compare: optimizers or schedules", parser_class=OneLineParser
+    )
+    kinds.required = True
+    for cls, what in (
+        (OptimizerStudyConfig, "SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam, AdaMax, Nadam, AdamW (Table 11-2)"),
+        (ScheduleStudyConfig, "constant, power, exponential, piecewise, performance, 1cycle LR schedules"),
+    ):
+        kind_parser = kinds.add_parser(cls.kind, help=what, description=f"Compare {what} on CIFAR-10.")
+        shared = tuple(f.name for f in dataclasses.fields(WorkerOptions))
+        own = tuple(f.name for f in dataclasses.fields(cls) if f.name not in shared)
+        add_dataclass_arguments(kind_parser, cls, "study options", only=own)
+        add_dataclass_arguments(kind_parser, WorkerOptions, "worker options (as dnnlab search's)")
+        kind_parser.set_defaults(handler=cmd_study, study_class=cls)
+    report_parser = commands.add_parser(
+        "study-report",
+        help="(re)write the report of an optimizer or schedule study, finished or not",
+        description="Read the study's cells from its storage; writes report.html/.md, results.csv, cells.csv and "
+        "figures into <out>/study/<study>/.",
+    )
+    report_parser.add_argument("--study", required=True, help="the study name (dnnlab study's --study)")
+    report_parser.add_argument(
+        "--storage", default=None, help="SQLAlchemy URL of the study (default: SQLite under <out>/study/)"
+    )
+    report_parser.add_argument("--out", default="runs", help="parent folder of the report (default: runs)")
+    report_parser.set_defaults(handler=cmd_study_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
     report_parser.add_argument("--top", type=int, default=5, help="how many best trials to list (default: 5)")
     report_parser.set_defaults(handler=cmd_search_report)
+    add_study_commands(commands)
 
     answers_parser = commands.add_parser(
         "answers",

@@ -11,7 +11,7 @@ from dnnlab.exercise.config import EXERCISE_PARTS
 from dnnlab.exercise.records import RunRecord, stat
 from dnnlab.lr.finder import CSV_FILE as LR_FINDER_CSV
 from dnnlab.lr.finder import read_curve
-from dnnlab.report.figures import new_figure
+from dnnlab.report.figures import grid_figure, new_figure
 
 
 def _color(key: str) -> str:
@@ -47,11 +47,7 @@ def lr_finder_figure(by: dict[str, list[RunRecord]]):
     tested = [(key, runs[0]) for key, runs in by.items() if (runs[0].run_dir / LR_FINDER_CSV).exists()]
     if not tested:
         return None
-    ncols = min(3, len(tested))
-    nrows = math.ceil(len(tested) / ncols)
-    fig, axes = new_figure(4.0 * ncols, 3.2 * nrows, ncols, nrows)
-    for ax in axes[len(tested) :]:
-        ax.set_visible(False)
+    fig, axes = grid_figure(len(tested), 4.0, 3.2)
     for ax, (key, run) in zip(axes, tested):
         lrs, _, smoothed = read_curve(run.run_dir / LR_FINDER_CSV)
         lrs, losses = np.asarray(lrs), np.asarray(smoothed)

@@ -12,11 +12,12 @@ from dnnlab.exercise.config import ExerciseConfig
 from dnnlab.exercise.figures import accuracy_figure, curves_figure, lr_finder_figure, mc_figure
 from dnnlab.exercise.prose import MIN_ACCURACY_GAP, MIN_MC_GAP, MIN_TIME_RATIO, QUESTIONS, Noise, answers
 from dnnlab.exercise.records import RunRecord, by_part
-from dnnlab.exercise.tables import csv_text, results_json, run_csv_rows, summary_csv_rows, table_rows
+from dnnlab.exercise.tables import results_json, run_csv_rows, summary_csv_rows, table_rows
 from dnnlab.files import write_json_atomic, write_text_atomic
 from dnnlab.provenance import describe_device
 from dnnlab.report.document import Document
 from dnnlab.report.figures import save_figure
+from dnnlab.report.tables import csv_text
 from dnnlab.uncertainty.report import FIGURES as MC_FIGURES
 
 

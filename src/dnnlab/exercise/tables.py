@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,15 +66,6 @@ def results_json(records: Sequence[RunRecord], config: ExerciseConfig | None = N
             }
         )
     return {"exercise": None if config is None else dataclasses.asdict(config), "parts": parts}
-
-
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def summary_csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ plot in the project (exercise, answers, LR range test, search, MC Dropout) goes 
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 from matplotlib.axes import Axes
@@ -22,6 +23,16 @@ def new_figure(width: float, height: float, ncols: int = 1, nrows: int = 1) -> t
     """A figure of `width` x `height` inches with constrained layout, and its axes row by row."""
     figure = Figure(figsize=(width, height), layout="constrained")
     return figure, list(figure.subplots(nrows, ncols, squeeze=False).flat)
+
+
+def grid_figure(count: int, width: float, height: float, max_cols: int = 3) -> tuple[Figure, list[Axes]]:
+    """`count` panels of `width` x `height` inches each, in rows of at most `max_cols`; only theirs are visible."""
+    ncols = min(max_cols, count)
+    nrows = math.ceil(count / ncols)
+    figure, axes = new_figure(width * ncols, height * nrows, ncols, nrows)
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return figure, axes[:count]
 
 
 def png_bytes(figure: Figure) -> bytes:

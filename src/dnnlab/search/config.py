@@ -1,4 +1,8 @@
-"""`SearchConfig`: how `dnnlab search` runs a study (the reasons behind the defaults: docs/design-notes.md)."""
+"""`SearchConfig`: how `dnnlab search` runs a study (the reasons behind the defaults: docs/design-notes.md).
+
+`WorkerOptions` are the flags of any worker that shares an Optuna study through a storage: the
+search's, and the optimizer and schedule studies' (`dnnlab.study`), which reuse its workers.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,32 @@ BATCH_SIZES = (32, 64, 128, 256, 512)  # the batch sizes a search may pick
 
 
 @dataclass(frozen=True)
-class SearchConfig:
-    study: str | None = option(None, "study name shared by every worker; None: the variant's name")
+class WorkerOptions:
+    """How one worker joins a study that many share: where it is stored, and how dead workers are found."""
+
     storage: str | None = option(
-        None, "SQLAlchemy URL such as postgresql://user@host/db; None: SQLite under <out>/search/"
+        None, "SQLAlchemy URL such as postgresql://user@host/db; None: SQLite under <out>/search/ (study: <out>/study/)"
     )
-    trials: int = option(20, "finished trials the study should reach, counting every worker and earlier runs")
     timeout: float | None = option(None, "seconds after which this worker starts no new trial; None: no limit")
+    heartbeat_interval: int = option(20, "seconds between a running trial's heartbeats in the storage")
+    grace_period: int = option(60, "a trial without a heartbeat for this long is failed (its worker died) and retried")
+    max_retry: int = option(2, "how many times a dead worker's trial is re-run before it stays failed")
+
+    def __post_init__(self) -> None:
+        require(self.timeout is None or self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
+        require(self.heartbeat_interval >= 1, f"--heartbeat-interval must be >= 1, got {self.heartbeat_interval}")
+        require(
+            self.grace_period > self.heartbeat_interval,
+            f"--grace-period ({self.grace_period}) must exceed --heartbeat-interval ({self.heartbeat_interval}), "
+            "or live trials would be declared dead",
+        )
+        require(self.max_retry >= 0, f"--max-retry must be >= 0, got {self.max_retry}")
+
+
+@dataclass(frozen=True)
+class SearchConfig(WorkerOptions):
+    study: str | None = option(None, "study name shared by every worker; None: the variant's name")
+    trials: int = option(20, "finished trials the study should reach, counting every worker and earlier runs")
     space: str | None = option(
         None, "comma list of lr, dropout, batch; None: lr,batch plus dropout if the model has one"
     )
@@ -37,14 +60,11 @@ class SearchConfig:
     )
     prune_warmup_epochs: int = option(9, "epochs no trial is judged in (early losses rank trials poorly)")
     prune_startup_trials: int = option(3, "nor before this many trials have finished (nothing to compare with)")
-    heartbeat_interval: int = option(20, "seconds between a running trial's heartbeats in the storage")
-    grace_period: int = option(60, "a trial without a heartbeat for this long is failed (its worker died) and retried")
-    max_retry: int = option(2, "how many times a dead worker's trial is re-run before it stays failed")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(self.study is None or self.study.strip() != "", "--study must not be empty")
         require(self.trials >= 1, f"--trials must be >= 1, got {self.trials}")
-        require(self.timeout is None or self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
         unknown = set(self.space_names) - set(SEARCH_PARAMS)
         require(
             self.space is None or (self.space_names and not unknown),
@@ -66,13 +86,6 @@ class SearchConfig:
         require(0 < self.prune_percentile < 100, f"--prune-percentile must be in (0, 100), got {self.prune_percentile}")
         require(self.prune_warmup_epochs >= 0, f"--prune-warmup-epochs must be >= 0, got {self.prune_warmup_epochs}")
         require(self.prune_startup_trials >= 0, f"--prune-startup-trials must be >= 0, got {self.prune_startup_trials}")
-        require(self.heartbeat_interval >= 1, f"--heartbeat-interval must be >= 1, got {self.heartbeat_interval}")
-        require(
-            self.grace_period > self.heartbeat_interval,
-            f"--grace-period ({self.grace_period}) must exceed --heartbeat-interval ({self.heartbeat_interval}), "
-            "or live trials would be declared dead",
-        )
-        require(self.max_retry >= 0, f"--max-retry must be >= 0, got {self.max_retry}")
 
     @property
     def space_names(self) -> tuple[str, ...]:

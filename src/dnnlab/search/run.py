@@ -1,7 +1,7 @@
 """`run_search`: what `dnnlab search` does in one worker.
 
 Test hook: trials get their data from `dnnlab.search.run.load_data(data_config)`; the CI worker
-script (`tests/search_worker.py`) replaces it with synthetic data so that the whole CLI path runs fast.
+script (`tests/cli_worker.py`) replaces it with synthetic data so that the whole CLI path runs fast.
 """
 
 from __future__ import annotations

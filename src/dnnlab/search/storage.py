@@ -21,7 +21,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 
 from dnnlab.errors import DnnlabError
-from dnnlab.search.config import SearchConfig
+from dnnlab.search.config import WorkerOptions
 
 SEARCH_DIR = "search"  # under RunConfig.out
 SQLITE_FILE = "optuna.db"
@@ -29,8 +29,9 @@ SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for SQLite's lock before givi
 STORAGE_ATTEMPTS = 4  # tries to open a storage whose tables another worker may be creating right now
 
 
-def default_storage_url(out: str | Path) -> str:
-    return f"sqlite:///{(Path(out) / SEARCH_DIR / SQLITE_FILE).resolve()}"
+def default_storage_url(out: str | Path, folder: str = SEARCH_DIR) -> str:
+    """The SQLite file under `<out>/<folder>/` (`dnnlab study` keeps its own, under `<out>/study/`)."""
+    return f"sqlite:///{(Path(out) / folder / SQLITE_FILE).resolve()}"
 
 
 def display_url(url: str) -> str:
@@ -69,8 +70,8 @@ def _with_driver(url: str) -> str:
     return url
 
 
-def open_storage(url: str, search: SearchConfig | None = None) -> optuna.storages.RDBStorage:
-    """An RDB storage at `url`; with `search`, heartbeats on and dead workers' trials retried."""
+def open_storage(url: str, worker: WorkerOptions | None = None) -> optuna.storages.RDBStorage:
+    """An RDB storage at `url`; with `worker`'s settings, heartbeats on and dead workers' trials retried."""
     import sqlalchemy
 
     given, url = url, _with_driver(url)
@@ -87,12 +88,12 @@ def open_storage(url: str, search: SearchConfig | None = None) -> optuna.storage
         warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are experimental in Optuna 5
         heartbeat: dict[str, Any] = (
             {}
-            if search is None
+            if worker is None
             else {
-                "heartbeat_interval": search.heartbeat_interval,
-                "grace_period": search.grace_period,
+                "heartbeat_interval": worker.heartbeat_interval,
+                "grace_period": worker.grace_period,
                 "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=search.max_retry
+                    max_retry=worker.max_retry
                 ),
             }
         )

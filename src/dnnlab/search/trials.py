@@ -19,7 +19,8 @@ from dnnlab.config import RunConfig
 from dnnlab.data import Splits
 from dnnlab.errors import DnnlabError
 from dnnlab.models.build import build_for
-from dnnlab.models.compile import compile_model, steps_in_fit
+from dnnlab.models.compile import compile_model, steps_per_epoch
+from dnnlab.schedules.decay import performance_scheduler
 from dnnlab.search.space import SearchSpace, suggest_params, trial_config
 from dnnlab.search.storage import SEARCH_DIR
 from dnnlab.search.study import BASELINE_ATTR
@@ -55,7 +56,8 @@ def fit_trial(
     prunable: bool = True,
     tensorboard: TensorBoardLogger | None = None,
 ) -> dict[str, list[float]]:
-    """Train `config` as `dnnlab train` does (same model, optimizer, early stopping), reporting each epoch.
+    """Train `config` as `dnnlab train` does (same model, optimizer, schedule, early stopping), reporting each
+    epoch.
 
     `prunable=False` (the baseline trial) reports every epoch but is never pruned. `tensorboard`
     logs every epoch, the pruned one included.
@@ -65,10 +67,12 @@ def fit_trial(
     keras.backend.clear_session()  # drop the previous trial's graphs; a worker runs many trials
     keras.utils.set_random_seed(config.train.seed)
     model = build_for(config, splits)
-    compile_model(model, config.train, config.lr, steps_in_fit(config, splits))  # the 1cycle, when scheduled
+    compile_model(model, config.train, config.lr, steps_per_epoch(config, splits))  # its schedule, if any
+    plateau = performance_scheduler(config.train.schedule)
     callbacks = [
         EpochTimer(),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.patience),
+        *([plateau] if plateau is not None else []),
         *([tensorboard] if tensorboard is not None else []),
         # No TerminateOnNaN: a per-batch check makes Keras wait for every batch's loss
         # (docs/benchmarks/issue-3.md); OptunaPruning prunes a non-finite val_loss at epoch end.

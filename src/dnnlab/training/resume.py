@@ -86,6 +86,7 @@ class Checkpoint:
     early_stopping: dict[str, Any]  # EarlyStopping's best, wait, best_epoch, stopped_epoch
     numpy_rng: dict[str, Any]  # NumPy's global RNG, which Keras uses to shuffle the batches
     history: dict[str, list[float]]  # the per-epoch logs so far
+    plateau: dict[str, Any] | None = None  # ReduceLROnPlateau's best, wait, cooldown_counter (performance schedule)
 
     @classmethod
     def read(cls, path: Path) -> Checkpoint:
@@ -130,6 +131,8 @@ class RunRecorder(keras.callbacks.Callback):
         run: the run folder; checkpoints go to its `checkpoint/`, and only the latest is kept.
         early_stopping: the run's `keras.callbacks.EarlyStopping` (restore_best_weights=True).
         lr: the learning rate, recorded for resuming.
+        plateau: the run's `keras.callbacks.ReduceLROnPlateau` (performance scheduling), whose
+            progress is saved and restored like EarlyStopping's; the LR it set is an optimizer variable.
         resume_from: a `Checkpoint` restored in `on_train_begin` (after Keras has built the
             optimizer and EarlyStopping has reset itself); None for a fresh run. Pass
             `initial_epoch=resume_epoch(resume_from, epochs)` to `fit` with it.
@@ -141,6 +144,7 @@ class RunRecorder(keras.callbacks.Callback):
         early_stopping: keras.callbacks.EarlyStopping,
         lr: float,
         resume_from: Checkpoint | None = None,
+        plateau: keras.callbacks.ReduceLROnPlateau | None = None,
     ):
         super().__init__()
         if not early_stopping.restore_best_weights:
@@ -150,6 +154,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.early_stopping = early_stopping
         self.lr = lr
         self.resume_from = resume_from
+        self.plateau = plateau
         self.history: dict[str, list[float]] = {}
 
     def on_train_begin(self, logs=None):
@@ -168,6 +173,9 @@ class RunRecorder(keras.callbacks.Callback):
         for name, value in checkpoint.early_stopping.items():
             setattr(self.early_stopping, name, value)
         self.early_stopping.best_weights = checkpoint.best_weights()
+        if self.plateau is not None and checkpoint.plateau is not None:
+            for name, value in checkpoint.plateau.items():
+                setattr(self.plateau, name, value)
         _set_numpy_rng_state(checkpoint.numpy_rng)
         self.history = {key: list(values) for key, values in checkpoint.history.items()}
 
@@ -204,6 +212,7 @@ class RunRecorder(keras.callbacks.Callback):
                 },
                 "numpy_rng": _numpy_rng_state(),
                 "history": self.history,
+                "plateau": None if self.plateau is None else _plateau_state(self.plateau),
             },
         )
         final = self.directory / f"{EPOCH_PREFIX}{epochs_done:04d}"
@@ -212,6 +221,14 @@ class RunRecorder(keras.callbacks.Callback):
         for leftover in self.directory.iterdir():  # older checkpoints, staging dirs of killed commits
             if leftover != final:
                 shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _plateau_state(plateau: keras.callbacks.ReduceLROnPlateau) -> dict[str, Any]:
+    return {
+        "best": None if plateau.best is None else float(plateau.best),
+        "wait": int(plateau.wait),
+        "cooldown_counter": int(plateau.cooldown_counter),
+    }
 
 
 def resume_epoch(checkpoint: Checkpoint | None, epochs: int) -> int:

@@ -1,4 +1,5 @@
-"""`train(config) -> Result`: Nadam + early stopping with Keras's own callbacks, one run folder.
+"""`train(config) -> Result`: the configured optimizer and schedule, early stopping with Keras's own
+callbacks, one run folder.
 
 Running the same config into the same folder again never trains twice: a finished run
 (completed or diverged) is reused as it is; an unfinished one (killed, or interrupted by
@@ -24,10 +25,11 @@ from dnnlab.config import RunConfig
 from dnnlab.data import Splits, load_data
 from dnnlab.lr.search import SEARCH_FILE, search_lr, search_summary
 from dnnlab.models.build import build_for
-from dnnlab.models.compile import EVAL_BATCH_SIZE, compile_model, evaluate, steps_in_fit
+from dnnlab.models.compile import EVAL_BATCH_SIZE, compile_model, evaluate, steps_per_epoch
 from dnnlab.models.fused_steps import use_fused_steps
 from dnnlab.provenance import describe_device, device_info, library_versions
 from dnnlab.report.document import html_table
+from dnnlab.schedules.decay import performance_scheduler
 from dnnlab.training.callbacks import EpochTimer
 from dnnlab.training.event_files import FAILURE, SUCCESS
 from dnnlab.training.history import History, best_epoch_index, seconds_per_epoch
@@ -177,7 +179,7 @@ def fit_model(
 
 
 def train(config: RunConfig, splits: Splits | None = None, verbose: int | None = None) -> Result:
-    """Train `config`'s model with Nadam and early stopping; write and return its run folder.
+    """Train `config`'s model (its optimizer and schedule) with early stopping; write and return its run folder.
 
     If the run folder already holds this config's run, a finished one is returned as it is and
     an unfinished one resumes after its last completed epoch. Ctrl-C (or SIGTERM) stops at the
@@ -260,16 +262,18 @@ def fit_run(
     training_started = time.perf_counter()
     keras.utils.set_random_seed(config.train.seed)
     model = build_for(config, splits)
-    compile_model(model, config.train, lr, steps_in_fit(config, splits))
+    compile_model(model, config.train, lr, steps_per_epoch(config, splits))
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.train.patience, restore_best_weights=True
     )
     stop_on_signal = StopOnSignal()
-    recorder = RunRecorder(run, early_stopping, lr, resume_from=checkpoint)
+    plateau = performance_scheduler(config.train.schedule)  # None unless --schedule performance
+    recorder = RunRecorder(run, early_stopping, lr, resume_from=checkpoint, plateau=plateau)
     tensorboard = run_logger(config, run, lr, checkpoint)
     callbacks = [
         EpochTimer(),  # before RunRecorder, so epoch_time lands in history.csv
         early_stopping,
+        *([plateau] if plateau is not None else []),  # before RunRecorder too: it logs learning_rate
         StopOnDivergence(),
         stop_on_signal,
         *([tensorboard] if tensorboard is not None else []),  # logs the epochs RunRecorder records
