@@ -18,7 +18,7 @@ import pytest
 from dnnlab.cli.flags import config_from_args
 from dnnlab.cli.main import build_parser
 from dnnlab.config import ModelConfig, RunConfig, TrainConfig
-from dnnlab.models.compile import steps_in_fit
+from dnnlab.models.compile import steps_per_epoch
 from dnnlab.schedules.one_cycle import one_cycle_schedules
 from dnnlab.training.event_files import (
     FAILURE,
@@ -208,7 +208,7 @@ def test_a_runs_events_equal_its_history_and_the_1cycle_lr(tmp_path, toy_splits)
     logdir = result.run_dir / "tensorboard"
     assert_events_equal_history(logdir, result.run_dir / "history.csv")
     # The LR after each epoch: the 1cycle schedule at the optimizer's step count then.
-    total = steps_in_fit(config, toy_splits)
+    total = config.train.epochs * steps_per_epoch(config, toy_splits)
     schedule, per_epoch = one_cycle_schedules(1e-2, total).lr, total // config.train.epochs
     expected = [f32(keras.ops.convert_to_numpy(schedule((e + 1) * per_epoch))) for e in range(3)]
     assert list(steps_and_values(logdir)[("train", LEARNING_RATE_TAG)].values()) == expected
