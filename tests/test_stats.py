@@ -13,6 +13,7 @@ from dnnlab.stats import (
     UNDECIDED,
     NoiseLevel,
     decide,
+    evidence,
     mean_interval,
     paired_differences,
     paired_ratios,
@@ -91,9 +92,16 @@ def test_ratios_are_judged_against_1():
 
 def test_one_seed_decides_only_against_a_stored_noise_level():
     verdict = decide([0.03])
-    assert verdict.direction == UNDECIDED and "one seed cannot decide" in verdict.reason
+    assert verdict.direction == UNDECIDED and "no stored noise level" in verdict.reason
+    assert "one seed, and no stored noise level" in evidence(verdict)
     noise = NoiseLevel(std=0.01, n=3, source="dnnlab exercise --seeds 3 at abc1234")
     assert noise.threshold() == pytest.approx(scipy_stats.t.ppf(0.975, 2) * 0.01)
     assert decide([0.05], noise=noise).direction == HIGHER  # 0.05 > 4.30 x 0.01
     assert decide([-0.03], noise=noise).direction == UNDECIDED
     assert "abc1234" in decide([0.05], noise=noise).reason
+    assert evidence(decide([0.05], noise=noise)) == (
+        "+5.0 points (one seed: with this comparison's seed-to-seed noise over 3 seeds, "
+        "it decides only beyond ±4.3 points)"
+    )
+    log_noise = NoiseLevel(std=0.1, n=3, source="x")  # of log ratios
+    assert "below 0.65× or above 1.54×" in evidence(decide([1.2], null=1.0, ratio=True, noise=log_noise), "×")

@@ -123,6 +123,7 @@ class Verdict:
     direction: str
     interval: Interval
     reason: str  # how it was decided, for the reader: the interval, or the noise level, or why not
+    noise: NoiseLevel | None = None  # what a one-seed verdict was judged against
 
 
 def decide(
@@ -152,14 +153,11 @@ def decide(
     direction = HIGHER if effect > 0 else LOWER
     if interval.n == 1:
         if noise is None:
-            return Verdict(
-                UNDECIDED, interval, "one seed cannot decide without a stored noise level to judge it against"
-            )
+            return Verdict(UNDECIDED, interval, "one seed, and no stored noise level to judge it against")
         gap = noise.threshold(confidence)
-        reason = f"one seed, judged against a seed-to-seed noise level of {noise.std:.3g} ({noise.source})"
-        if abs(effect) > gap and abs(effect) >= min_effect:
-            return Verdict(direction, interval, reason)
-        return Verdict(UNDECIDED, interval, reason)
+        reason = f"one seed, judged against the seed-to-seed noise measured by {noise.source}"
+        decided = abs(effect) > gap and abs(effect) >= min_effect
+        return Verdict(direction if decided else UNDECIDED, interval, reason, noise)
     reason = f"{interval.n} seeds, {round(100 * confidence)}% interval"
     if (low > null_at or high < null_at) and abs(effect) >= min_effect:
         return Verdict(direction, interval, reason)
@@ -169,10 +167,10 @@ def decide(
 
 
 def evidence(verdict: Verdict, unit: str = "points", scale: float = 100.0, digits: int = 1) -> str:
-    """How sure a verdict is, for a sentence: the mean with its interval and seeds, or, for one
-    seed, what it was judged against. `unit="×"` formats ratios; otherwise values are multiplied
-    by `scale` (100: fractions as points) and shown with `digits` decimals."""
-    iv = verdict.interval
+    """How sure a verdict is, for a sentence: the mean with its interval and seeds or, for one seed,
+    the gap it would have needed (from the stored noise level). `unit="×"` formats ratios;
+    otherwise values are multiplied by `scale` (100: fractions as points) with `digits` decimals."""
+    iv, noise = verdict.interval, verdict.noise
     if unit == "×":
         value, interval = f"{iv.mean:.2f}×", f"95% CI {iv.low:.2f}× to {iv.high:.2f}×"
     else:
@@ -180,4 +178,13 @@ def evidence(verdict: Verdict, unit: str = "points", scale: float = 100.0, digit
         interval = f"95% CI {scale * iv.low:+.{digits}f} to {scale * iv.high:+.{digits}f}"
     if iv.n > 1:
         return f"{value} ({interval}, {iv.n} seeds)"
-    return f"{value} ({verdict.reason}; run more seeds for an interval)"
+    if noise is None:
+        return f"{value} (one seed, and no stored noise level to judge it against; run more seeds)"
+    if unit == "×":
+        factor = math.exp(noise.threshold())
+        needed = f"below {1 / factor:.2f}× or above {factor:.2f}×"
+    else:
+        needed = f"beyond ±{scale * noise.threshold():.{digits}f}" + (f" {unit}" if unit else "")
+    return (
+        f"{value} (one seed: with this comparison's seed-to-seed noise over {noise.n} seeds, it decides only {needed})"
+    )

@@ -83,8 +83,9 @@ def build_document(
         "95% Student-t interval of the paired differences (of log ratios, for times) excludes no difference, "
         f"and the gap is at least {100 * MIN_ACCURACY_GAP:.0f} point of accuracy ({100 * MIN_MC_GAP:.1f} for MC "
         f"Dropout) or {100 * (MIN_TIME_RATIO - 1):.0f}% of time. With one seed there is no interval: the gap is "
-        "judged against the seed-to-seed noise of the same comparison, measured earlier over several seeds "
-        "(its source is named); without one, one seed decides nothing."
+        "judged against the seed-to-seed noise of the same comparison, measured earlier over several seeds; "
+        "without one, one seed decides nothing."
+        + "".join(sorted({f" The noise levels used here were measured by {n.source}." for n in (noise or {}).values()}))
     )
     doc.heading("Figures")
     captions = {
