@@ -20,7 +20,7 @@ import typing
 
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
 from dnnlab import log as logs
-from dnnlab.cli.flags import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
+from dnnlab.cli.flags import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields, text_value
 from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
 from dnnlab.exercise.config import ExerciseConfig
 from dnnlab.search.config import SearchConfig, WorkerOptions
@@ -208,11 +208,18 @@ def add_study_commands(commands) -> None:
         description="Read the study's cells from its storage; writes report.html/.md, results.csv, cells.csv and "
         "figures into <out>/study/<study>/.",
     )
-    report_parser.add_argument("--study", required=True, help="the study name (dnnlab study's --study)")
     report_parser.add_argument(
-        "--storage", default=None, help="SQLAlchemy URL of the study (default: SQLite under <out>/study/)"
+        "--study", type=text_value("--study"), required=True, help="the study name (dnnlab study's --study)"
     )
-    report_parser.add_argument("--out", default="runs", help="parent folder of the report (default: runs)")
+    report_parser.add_argument(
+        "--storage",
+        type=text_value("--storage"),
+        default=None,
+        help="SQLAlchemy URL of the study (default: SQLite under <out>/study/)",
+    )
+    report_parser.add_argument(
+        "--out", type=text_value("--out"), default="runs", help="parent folder of the report (default: runs)"
+    )
     report_parser.set_defaults(handler=cmd_study_report)
 
 
@@ -242,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deterministic vs MC Dropout accuracy, NLL, Brier and ECE on the validation and test "
         "sets; writes mc_dropout.json and figures into RUN_DIR.",
     )
-    mc_parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by dnnlab train")
+    mc_parser.add_argument(
+        "run_dir", type=text_value("RUN_DIR"), metavar="RUN_DIR", help="a run folder written by dnnlab train"
+    )
     mc_parser.add_argument("--samples", type=int, default=100, help="dropout samples per image (default: 100)")
     mc_parser.add_argument(
         "--split",
@@ -253,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc_parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (default: 0)")
     mc_parser.add_argument(
         "--data-dir",
+        type=text_value("--data-dir"),
         default=None,
         metavar="PATH",
         help="folder holding cifar-10-batches-py/ (default: the run's setting)",
@@ -272,11 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="best trials, parameter importances, history plot and best.json of a study",
         description="Summarize a study; writes <out>/search/<study>/history.png and best.json.",
     )
-    report_parser.add_argument("--study", required=True, help="the study name (dnnlab search's --study)")
     report_parser.add_argument(
-        "--storage", default=None, help="SQLAlchemy URL of the study (default: SQLite under <out>/search/)"
+        "--study", type=text_value("--study"), required=True, help="the study name (dnnlab search's --study)"
     )
-    report_parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    report_parser.add_argument(
+        "--storage",
+        type=text_value("--storage"),
+        default=None,
+        help="SQLAlchemy URL of the study (default: SQLite under <out>/search/)",
+    )
+    report_parser.add_argument(
+        "--out", type=text_value("--out"), default="runs", help="parent folder of run folders (default: runs)"
+    )
     report_parser.add_argument("--top", type=int, default=5, help="how many best trials to list (default: 5)")
     report_parser.set_defaults(handler=cmd_search_report)
     add_study_commands(commands)
@@ -286,15 +303,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer the chapter's questions 1-7 with experiments",
         description="Run the experiments behind questions 1-7; writes answers.md, answers.html and answers.json.",
     )
-    answers_parser.add_argument("--questions", default="1,2,3,4,5,6,7", help="which questions, e.g. 1,5 (default: all)")
+    answers_parser.add_argument(
+        "--questions",
+        type=text_value("--questions"),
+        default="1,2,3,4,5,6,7",
+        help="which questions, e.g. 1,5 (default: all)",
+    )
     answers_parser.add_argument(
         "--quick",
         action="store_true",
         help="a 5,000-image subset, short training, smaller nets: all seven within 10 minutes on 2 cores",
     )
-    answers_parser.add_argument("--out", default="answers", help="folder for the report and figures (default: answers)")
+    answers_parser.add_argument(
+        "--out",
+        type=text_value("--out"),
+        default="answers",
+        help="folder for the report and figures (default: answers)",
+    )
     answers_parser.add_argument(
         "--data-dir",
+        type=text_value("--data-dir"),
         default=None,
         help="folder holding cifar-10-batches-py/ (default: $DNNLAB_DATA, then ~/.keras/datasets)",
     )

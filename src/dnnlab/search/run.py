@@ -13,8 +13,8 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
-from dnnlab.config import RunConfig
-from dnnlab.data import Splits, load_data
+from dnnlab.config import RunConfig, check_seeds
+from dnnlab.data import Splits, check_data_dir, load_data
 from dnnlab.search.config import SearchConfig
 from dnnlab.search.space import baseline_params, centres_on_range_test, resolve_space, searched_names
 from dnnlab.search.storage import SEARCH_DIR, default_storage_url, display_url, open_storage
@@ -46,7 +46,11 @@ def run_search(config: RunConfig, search: SearchConfig, splits: Splits | None = 
         splits: prepared data; loaded with `load_data(config.data)` when omitted and needed.
     """
     started = time.perf_counter()
-    searched_names(config, search)  # a space that cannot work is refused before any storage is made
+    # Refused before any storage is made: a space that cannot work, trial seeds past the last, no data.
+    searched_names(config, search)
+    check_seeds(config.train.seed, search.trials)  # trial k uses seed --seed + k
+    if splits is None:
+        check_data_dir(config.data.data_dir)
     url = search.storage or default_storage_url(config.out)
     storage = open_storage(url, search)
     suggestion = auto_lr = None

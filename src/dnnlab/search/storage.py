@@ -70,17 +70,31 @@ def _with_driver(url: str) -> str:
     return url
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other databases, in-memory SQLite and unparsable URLs."""
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        return None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database)
+    return None
+
+
 def open_storage(url: str, worker: WorkerOptions | None = None) -> optuna.storages.RDBStorage:
     """An RDB storage at `url`; with `worker`'s settings, heartbeats on and dead workers' trials retried."""
     import sqlalchemy
 
     given, url = url, _with_driver(url)
     try:
-        parsed = sqlalchemy.engine.make_url(url)
+        sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError as exc:
         raise _storage_error(given, exc) from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_path(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     )

@@ -24,7 +24,7 @@ import keras
 import optuna
 
 from dnnlab.config import differences
-from dnnlab.data import Splits, load_data
+from dnnlab.data import Splits, check_data_dir, load_data
 from dnnlab.errors import DnnlabError
 from dnnlab.search.report import load_study
 from dnnlab.search.storage import default_storage_url, display_url, open_storage
@@ -135,6 +135,8 @@ def run_study(config: StudyConfig, splits: Splits | None = None) -> StudyOutcome
         splits: prepared data; loaded with `load_data` when some cell needs it (tests inject synthetic data).
     """
     started = time.perf_counter()
+    if splits is None:
+        check_data_dir(config.data_dir)  # before the storage is made
     url = storage_url(config)
     study = open_grid_study(config, open_storage(url, config))
     n_cells = len(all_cells(config))
