@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dnnlab.config import DataConfig
-from dnnlab.errors import DnnlabError
+from dnnlab.errors import DnnlabError, StorageError, is_storage_failure
 
 DATA_ENV = "DNNLAB_DATA"
 BATCHES_DIR = "cifar-10-batches-py"
@@ -142,6 +142,8 @@ def locate_cifar10(
     try:
         folder = download_cifar10()
     except Exception as exc:  # no network, a proxy error, a bad archive: all end the same way
+        if is_storage_failure(exc):  # but a full or read-only cache has a fix of its own
+            raise StorageError(exc.filename or keras_cache_dir(), exc) from None
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"CIFAR-10 not found (looked in {looked}) and the download failed ({reason}); {fix}") from None
     verify_batches(folder, checksums)

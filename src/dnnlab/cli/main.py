@@ -21,7 +21,7 @@ import typing
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
 from dnnlab import log as logs
 from dnnlab.cli.flags import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields, text_value
-from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
+from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError, StorageError, is_storage_failure
 from dnnlab.exercise.config import ExerciseConfig
 from dnnlab.search.config import SearchConfig, WorkerOptions
 from dnnlab.study.config import STUDY_DIR, OptimizerStudyConfig, ScheduleStudyConfig
@@ -348,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except DnnlabError as exc:
         print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as exc:
+        if not is_storage_failure(exc):
+            raise
+        # A write outside the wrapped ones (they name their file): the OSError's own file, if any.
+        print(f"{ERROR_PREFIX}{StorageError(exc.filename or 'a file', exc)}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:  # a Ctrl-C outside training's own handler (loading data, a second Ctrl-C)
         hint = f"; {resume_hint(args)}" if args is not None else ""

@@ -10,6 +10,7 @@ folder's files are described in `dnnlab.training.run_dir`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -23,6 +24,7 @@ import numpy as np
 
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits, check_data_dir, load_data
+from dnnlab.errors import DnnlabError
 from dnnlab.lr.search import SEARCH_FILE, search_lr, search_summary
 from dnnlab.models.build import build_for
 from dnnlab.models.compile import EVAL_BATCH_SIZE, compile_model, evaluate, steps_per_epoch
@@ -306,9 +308,13 @@ def fit_run(
         # fit stopped mid-epoch, so EarlyStopping's on_train_end never restored the best weights.
         if early_stopping.best_weights is not None:
             model.set_weights(early_stopping.best_weights)
-    finally:
-        if tensorboard is not None:
-            tensorboard.close()  # also when fit raised: Keras skips on_train_end then
+    except BaseException:
+        if tensorboard is not None:  # Keras skips on_train_end when fit raises
+            with contextlib.suppress(OSError, DnnlabError):  # a full disk fails both: report the first
+                tensorboard.close()
+        raise
+    if tensorboard is not None:
+        tensorboard.close()
     status = COMPLETED if stop is None else DIVERGED if isinstance(stop, Diverged) else INTERRUPTED
     history = recorder.history
     best_model = model if history else None
