@@ -208,19 +208,22 @@ def add_study_commands(commands) -> None:
         description="Read the study's cells from its storage; writes report.html/.md, results.csv, cells.csv and "
         "figures into <out>/study/<study>/.",
     )
-    report_parser.add_argument(
-        "--study", type=text_value("--study"), required=True, help="the study name (dnnlab study's --study)"
+    add_study_arguments(report_parser, "study", "parent folder of the report")
+    report_parser.set_defaults(handler=cmd_study_report)
+
+
+def add_study_arguments(parser: argparse.ArgumentParser, command: str, out_help: str) -> None:
+    """--study, --storage and --out of a report on the studies `dnnlab <command>` makes."""
+    parser.add_argument(
+        "--study", type=text_value("--study"), required=True, help=f"the study name (dnnlab {command}'s --study)"
     )
-    report_parser.add_argument(
+    parser.add_argument(
         "--storage",
         type=text_value("--storage"),
         default=None,
-        help="SQLAlchemy URL of the study (default: SQLite under <out>/study/)",
+        help=f"SQLAlchemy URL of the study (default: SQLite under <out>/{command}/)",
     )
-    report_parser.add_argument(
-        "--out", type=text_value("--out"), default="runs", help="parent folder of the report (default: runs)"
-    )
-    report_parser.set_defaults(handler=cmd_study_report)
+    parser.add_argument("--out", type=text_value("--out"), default="runs", help=f"{out_help} (default: runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,18 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="best trials, parameter importances, history plot and best.json of a study",
         description="Summarize a study; writes <out>/search/<study>/history.png and best.json.",
     )
-    report_parser.add_argument(
-        "--study", type=text_value("--study"), required=True, help="the study name (dnnlab search's --study)"
-    )
-    report_parser.add_argument(
-        "--storage",
-        type=text_value("--storage"),
-        default=None,
-        help="SQLAlchemy URL of the study (default: SQLite under <out>/search/)",
-    )
-    report_parser.add_argument(
-        "--out", type=text_value("--out"), default="runs", help="parent folder of run folders (default: runs)"
-    )
+    add_study_arguments(report_parser, "search", "parent folder of run folders")
     report_parser.add_argument("--top", type=int, default=5, help="how many best trials to list (default: 5)")
     report_parser.set_defaults(handler=cmd_search_report)
     add_study_commands(commands)
