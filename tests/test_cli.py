@@ -20,7 +20,7 @@ def run_cli(*args, env_extra=None, cwd=None):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["train", "--variant", "resnet"], "unknown variant 'resnet'"),
+        (["train", "--variant", "resnet"], "unknown --variant 'resnet'"),
         (["train", "--lr", "-0.1"], "--lr must be a positive number"),
         (["train", "--lr", "0"], "--lr must be a positive number"),
         (["train", "--batch-size", "0"], "--batch-size must be >= 1"),

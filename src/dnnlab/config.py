@@ -17,6 +17,7 @@ from typing import Any
 
 from dnnlab.errors import DnnlabError
 from dnnlab.files import read_json
+from dnnlab.keras_names import ACTIVATION, INITIALIZER, name_problem
 from dnnlab.lr.rules import RULES
 
 
@@ -39,6 +40,33 @@ def one_of(value: str, choices: tuple[str, ...] | list[str], flag: str) -> None:
     require(value in choices, f"{flag} must be one of {', '.join(choices)}, got {value!r}")
 
 
+def nonempty(value: str | None, flag: str) -> None:
+    """A path or name may be None (its default) but not empty: an empty path would mean the current folder."""
+    require(value is None or (isinstance(value, str) and value.strip() != ""), f"{flag} must not be empty")
+
+
+MAX_SEED = 2**32 - 1  # NumPy's seeds (keras.utils.set_random_seed seeds NumPy too) are 0 .. 2**32 - 1
+
+
+def check_seeds(first: int, count: int = 1, flag: str = "--seed") -> None:
+    """Seeds `first` .. `first + count - 1` must all be valid seeds."""
+    many = f" (for {count} seeds)" if count > 1 else ""
+    last = MAX_SEED - count + 1
+    require(0 <= first <= last, f"{flag} must be in 0..{last}{many}, got {first}")
+
+
+CIFAR10_TRAIN_IMAGES = 50_000  # the official training set, validation included
+
+
+def check_subset(subset: int | None, valid_size: int = 5000, flag: str = "--subset") -> None:
+    """A subset of the training images must fit in what the validation split leaves of CIFAR-10's."""
+    available = CIFAR10_TRAIN_IMAGES - valid_size
+    require(
+        subset is None or 0 < subset <= available,
+        f"{flag} must be in 1..{available} (CIFAR-10's training images beside the validation split), got {subset}",
+    )
+
+
 INPUT_SCALINGS = ("none", "unit", "standardize")
 DROPOUT_KINDS = ("none", "dropout", "alpha")
 # Keras's optimizers with the textbook's hyperparameters (`dnnlab.models.compile.make_optimizer`).
@@ -58,8 +86,12 @@ class DataConfig:
     download: bool = option(True, "download the official archive when no local copy is found")
 
     def __post_init__(self) -> None:
-        require(self.subset is None or self.subset > 0, f"--subset must be positive, got {self.subset}")
-        require(0 < self.valid_size < 50_000, f"--valid-size must be in 1..49999, got {self.valid_size}")
+        nonempty(self.data_dir, "--data-dir")
+        require(
+            0 < self.valid_size < CIFAR10_TRAIN_IMAGES,
+            f"--valid-size must be in 1..{CIFAR10_TRAIN_IMAGES - 1}, got {self.valid_size}",
+        )
+        check_subset(self.subset, self.valid_size)
 
 
 @dataclass(frozen=True)
@@ -84,6 +116,10 @@ class ModelConfig:
         one_of(self.dropout, DROPOUT_KINDS, "--dropout")
         require(0.0 <= self.dropout_rate < 1.0, f"--dropout-rate must be in [0, 1), got {self.dropout_rate}")
         one_of(self.input_scaling, INPUT_SCALINGS, "--input-scaling")
+        # Resolved by Keras now, not when the model is built: by then the run folder exists.
+        for kind in (ACTIVATION, INITIALIZER):
+            problem = name_problem(kind, getattr(self, kind))
+            require(problem is None, problem or "")
 
 
 # The early-stopping budget every comparison uses (exercise parts trained with Nadam, the optimizer
@@ -123,6 +159,7 @@ class TrainConfig:
         require(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         require(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         require(self.patience >= 1, f"--patience must be >= 1, got {self.patience}")
+        check_seeds(self.seed)
         one_of(self.optimizer, OPTIMIZERS, "--optimizer")
         one_of(self.schedule, SCHEDULES, "--schedule")
         require(0.0 <= self.momentum < 1.0, f"--momentum must be in [0, 1), got {self.momentum}")
@@ -143,8 +180,8 @@ class LRSearchConfig:
     def __post_init__(self) -> None:
         one_of(self.rule, list(RULES), "--rule")
         require(
-            0 < self.finder_start_lr < self.finder_end_lr,
-            f"need 0 < --finder-start-lr < --finder-end-lr, got {self.finder_start_lr} and {self.finder_end_lr}",
+            0 < self.finder_start_lr < self.finder_end_lr < math.inf,
+            f"need 0 < --finder-start-lr < --finder-end-lr < inf, got {self.finder_start_lr} and {self.finder_end_lr}",
         )
         require(
             self.finder_steps is None or self.finder_steps >= 2, f"--finder-steps must be >= 2, got {self.finder_steps}"
@@ -192,7 +229,7 @@ VARIANTS: dict[str, Variant] = {
 def variant(name: str) -> Variant:
     """The preset called `name`, or a one-line error listing the known ones."""
     if name not in VARIANTS:
-        raise ConfigError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}")
+        raise ConfigError(f"unknown --variant {name!r}; choose one of: {', '.join(VARIANTS)}")
     return VARIANTS[name]
 
 
@@ -211,6 +248,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         variant(self.variant)  # validates the name
+        nonempty(self.name, "--name")
+        nonempty(self.out, "--out")
 
     @property
     def lr(self) -> float | str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dnnlab.config import DataConfig
-from dnnlab.errors import DnnlabError
+from dnnlab.errors import DnnlabError, StorageError, is_storage_failure
 
 DATA_ENV = "DNNLAB_DATA"
 BATCHES_DIR = "cifar-10-batches-py"
@@ -118,13 +118,18 @@ def download_cifar10(cache: Path | None = None) -> Path:
     return cache / BATCHES_DIR
 
 
+def check_data_dir(data_dir: str | Path | None) -> None:
+    """Refuse an explicit `data_dir` that does not exist: a typo must not silently fall back to another
+    copy further down the lookup order. Cheap: commands call it before they write anything."""
+    if data_dir is not None and not Path(data_dir).expanduser().exists():
+        raise DataError(f"--data-dir {data_dir} does not exist; pass the folder that holds {BATCHES_DIR}/")
+
+
 def locate_cifar10(
     data_dir: str | Path | None = None, download: bool = True, checksums: dict[str, str] = OFFICIAL_MD5
 ) -> Path:
     """The verified batch folder: found locally, or downloaded when `download` is true."""
-    if data_dir is not None and not Path(data_dir).expanduser().exists():
-        # A typo must not silently fall back to another copy further down the lookup order.
-        raise DataError(f"--data-dir {data_dir} does not exist; pass the folder that holds {BATCHES_DIR}/")
+    check_data_dir(data_dir)
     candidates = candidate_dirs(data_dir)
     for folder in candidates:
         if folder.is_dir() and _has_any_batch(folder):
@@ -137,6 +142,8 @@ def locate_cifar10(
     try:
         folder = download_cifar10()
     except Exception as exc:  # no network, a proxy error, a bad archive: all end the same way
+        if is_storage_failure(exc):  # but a full or read-only cache has a fix of its own
+            raise StorageError(exc.filename or keras_cache_dir(), exc) from None
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"CIFAR-10 not found (looked in {looked}) and the download failed ({reason}); {fix}") from None
     verify_batches(folder, checksums)

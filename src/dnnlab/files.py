@@ -1,4 +1,8 @@
-"""Result files: atomic writes (a crash never leaves a half-written result behind) and JSON reads."""
+"""Result files: atomic writes (a crash never leaves a half-written result behind) and JSON reads.
+
+A write that fails for want of space or permission raises `StorageError` naming the file, after
+removing its temp file: the good file it was to replace is untouched.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from dnnlab.errors import writing
 
 
 def fsync_path(path: str | Path) -> None:
@@ -29,19 +35,20 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     The rename is atomic on POSIX, so readers see either the old file or the new one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_beside(path)
-    # Not tempfile.mkstemp: its 0600 mode would make every result file private to its writer.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Not tempfile.mkstemp: its 0600 mode would make every result file private to its writer.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -56,13 +63,14 @@ def save_model_atomic(model, path: str | Path) -> None:
     """`model.save(path)` through a temp file beside `path` and a rename, like the writes above."""
     path = Path(path)
     tmp = temp_path_beside(path).with_suffix(path.suffix)  # Keras picks the format from the suffix
-    try:
-        model.save(tmp)
-        fsync_path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with writing(path):
+        try:
+            model.save(tmp)
+            fsync_path(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def read_json(path: str | Path) -> Any | None:

@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,15 @@ def library_versions() -> dict[str, str | None]:
     import keras
 
     backend = keras.backend.backend()
-    backend_package = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}.get(backend, backend)
+    # The version of the module Keras runs on (imported by `import keras`), whichever distribution
+    # installed it: tensorflow-cpu has no "tensorflow" distribution, and torch's says e.g. 2.13.0+cpu.
+    backend_version = getattr(sys.modules.get(backend), "__version__", None) or _version(backend)
     return {
         "python": platform.python_version(),
         "dnnlab": _version("dnnlab"),
         "keras": keras.__version__,
         "backend": backend,
-        "backend_version": _version(backend_package),
+        "backend_version": backend_version,
         "numpy": _version("numpy"),
         "machine": f"{platform.machine()} {platform.system()}",
     }

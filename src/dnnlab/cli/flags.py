@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -17,28 +18,48 @@ from typing import Any
 from dnnlab.config import SECTIONS, TOP_LEVEL, RunConfig, for_variant
 
 
+def text_value(flag: str):
+    """A string -> string function for argparse that refuses an empty value, which no dnnlab flag takes
+    (an empty --out or --data-dir would silently mean the current folder)."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{flag} must not be empty")
+        return text
+
+    return parse
+
+
 def _parser_for(annotation: Any, name: str):
-    """A string -> value function for a field type such as `int | None` or `float | str | None`."""
+    """A string -> value function for a field type such as `int | None` or `float | str | None`.
+
+    Numbers must be finite (None, not inf, means "no limit") and text must not be empty.
+    """
+    flag = f"--{name.replace('_', '-')}"
     args = set(typing.get_args(annotation)) if isinstance(annotation, types.UnionType) else {annotation}
     args.discard(type(None))
     if args == {float, str}:  # the learning rate: a number or a keyword such as "auto"
+        word = text_value(flag)
 
         def number_or_word(text: str) -> float | str:
             try:
                 return float(text)
             except ValueError:
-                return text
+                return word(text)
 
         return number_or_word
     (kind,) = args
+    if kind is str:
+        return text_value(flag)
 
     def parse(text: str):
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"--{name.replace('_', '-')} expects {kind.__name__}, got {text!r}"
-            ) from None
+            raise argparse.ArgumentTypeError(f"{flag} expects {kind.__name__}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{flag} expects a finite number, got {text!r}")
+        return value
 
     return parse
 
@@ -47,12 +68,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Add `--variant`, `--config` and one flag per config field; unset flags stay absent."""
     parser.add_argument(
         "--variant",
+        type=text_value("--variant"),
         default=argparse.SUPPRESS,
         help="exercise variant preset: elu, bn, selu, alpha-dropout (default: elu)",
     )
     parser.add_argument(
         "--config",
         dest="config_file",
+        type=text_value("--config"),
         metavar="JSON",
         default=None,
         help="start from a saved config.json (e.g. a search's best.json); flags override it",

@@ -20,8 +20,8 @@ import typing
 
 import dnnlab  # noqa: F401  (sets the default Keras backend before anything imports keras)
 from dnnlab import log as logs
-from dnnlab.cli.flags import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields
-from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
+from dnnlab.cli.flags import add_config_arguments, add_dataclass_arguments, config_from_args, given_fields, text_value
+from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError, StorageError, is_storage_failure
 from dnnlab.exercise.config import ExerciseConfig
 from dnnlab.search.config import SearchConfig, WorkerOptions
 from dnnlab.study.config import STUDY_DIR, OptimizerStudyConfig, ScheduleStudyConfig
@@ -208,12 +208,22 @@ def add_study_commands(commands) -> None:
         description="Read the study's cells from its storage; writes report.html/.md, results.csv, cells.csv and "
         "figures into <out>/study/<study>/.",
     )
-    report_parser.add_argument("--study", required=True, help="the study name (dnnlab study's --study)")
-    report_parser.add_argument(
-        "--storage", default=None, help="SQLAlchemy URL of the study (default: SQLite under <out>/study/)"
-    )
-    report_parser.add_argument("--out", default="runs", help="parent folder of the report (default: runs)")
+    add_study_arguments(report_parser, "study", "parent folder of the report")
     report_parser.set_defaults(handler=cmd_study_report)
+
+
+def add_study_arguments(parser: argparse.ArgumentParser, command: str, out_help: str) -> None:
+    """--study, --storage and --out of a report on the studies `dnnlab <command>` makes."""
+    parser.add_argument(
+        "--study", type=text_value("--study"), required=True, help=f"the study name (dnnlab {command}'s --study)"
+    )
+    parser.add_argument(
+        "--storage",
+        type=text_value("--storage"),
+        default=None,
+        help=f"SQLAlchemy URL of the study (default: SQLite under <out>/{command}/)",
+    )
+    parser.add_argument("--out", type=text_value("--out"), default="runs", help=f"{out_help} (default: runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deterministic vs MC Dropout accuracy, NLL, Brier and ECE on the validation and test "
         "sets; writes mc_dropout.json and figures into RUN_DIR.",
     )
-    mc_parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by dnnlab train")
+    mc_parser.add_argument(
+        "run_dir", type=text_value("RUN_DIR"), metavar="RUN_DIR", help="a run folder written by dnnlab train"
+    )
     mc_parser.add_argument("--samples", type=int, default=100, help="dropout samples per image (default: 100)")
     mc_parser.add_argument(
         "--split",
@@ -253,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc_parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (default: 0)")
     mc_parser.add_argument(
         "--data-dir",
+        type=text_value("--data-dir"),
         default=None,
         metavar="PATH",
         help="folder holding cifar-10-batches-py/ (default: the run's setting)",
@@ -272,11 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="best trials, parameter importances, history plot and best.json of a study",
         description="Summarize a study; writes <out>/search/<study>/history.png and best.json.",
     )
-    report_parser.add_argument("--study", required=True, help="the study name (dnnlab search's --study)")
-    report_parser.add_argument(
-        "--storage", default=None, help="SQLAlchemy URL of the study (default: SQLite under <out>/search/)"
-    )
-    report_parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    add_study_arguments(report_parser, "search", "parent folder of run folders")
     report_parser.add_argument("--top", type=int, default=5, help="how many best trials to list (default: 5)")
     report_parser.set_defaults(handler=cmd_search_report)
     add_study_commands(commands)
@@ -286,15 +295,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer the chapter's questions 1-7 with experiments",
         description="Run the experiments behind questions 1-7; writes answers.md, answers.html and answers.json.",
     )
-    answers_parser.add_argument("--questions", default="1,2,3,4,5,6,7", help="which questions, e.g. 1,5 (default: all)")
+    answers_parser.add_argument(
+        "--questions",
+        type=text_value("--questions"),
+        default="1,2,3,4,5,6,7",
+        help="which questions, e.g. 1,5 (default: all)",
+    )
     answers_parser.add_argument(
         "--quick",
         action="store_true",
         help="a 5,000-image subset, short training, smaller nets: all seven within 10 minutes on 2 cores",
     )
-    answers_parser.add_argument("--out", default="answers", help="folder for the report and figures (default: answers)")
+    answers_parser.add_argument(
+        "--out",
+        type=text_value("--out"),
+        default="answers",
+        help="folder for the report and figures (default: answers)",
+    )
     answers_parser.add_argument(
         "--data-dir",
+        type=text_value("--data-dir"),
         default=None,
         help="folder holding cifar-10-batches-py/ (default: $DNNLAB_DATA, then ~/.keras/datasets)",
     )
@@ -320,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except DnnlabError as exc:
         print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as exc:
+        if not is_storage_failure(exc):
+            raise
+        # A write outside the wrapped ones (they name their file): the OSError's own file, if any.
+        print(f"{ERROR_PREFIX}{StorageError(exc.filename or 'a file', exc)}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:  # a Ctrl-C outside training's own handler (loading data, a second Ctrl-C)
         hint = f"; {resume_hint(args)}" if args is not None else ""

@@ -16,6 +16,9 @@ from dnnlab.config import (
     VARIANTS,
     ModelConfig,
     TrainConfig,
+    check_seeds,
+    check_subset,
+    nonempty,
     option,
     require,
 )
@@ -115,6 +118,11 @@ class ExerciseConfig:
     def __post_init__(self) -> None:
         parse_parts(self.parts)
         require(self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
+        check_seeds(self.seed, self.seeds)
+        for name in ("noise_levels", "out"):
+            nonempty(getattr(self, name), "--" + name.replace("_", "-"))
+        nonempty(self.data_dir, "--data-dir")
+        check_subset(self.quick_subset, flag="--quick-subset")
         if isinstance(self.lr, str):
             require(self.lr in LR_CHOICES, f"--lr must be auto, textbook or a positive number, got {self.lr!r}")
         else:
@@ -124,7 +132,6 @@ class ExerciseConfig:
             )
         require(self.mc_samples >= 1, f"--mc-samples must be >= 1, got {self.mc_samples}")
         require(self.jobs >= 1, f"--jobs must be >= 1, got {self.jobs}")
-        require(self.quick_subset >= 1, f"--quick-subset must be >= 1, got {self.quick_subset}")
         require(self.quick_epochs >= 1, f"--quick-epochs must be >= 1, got {self.quick_epochs}")
         require(self.quick_finder_steps >= 2, f"--quick-finder-steps must be >= 2, got {self.quick_finder_steps}")
 

@@ -23,6 +23,7 @@ import keras
 from dnnlab import log as logs
 from dnnlab.config import DataConfig, LRSearchConfig, RunConfig
 from dnnlab.data import Splits, load_data
+from dnnlab.errors import writing
 from dnnlab.exercise.config import EXERCISE_PARTS, ExerciseConfig
 from dnnlab.exercise.records import RunRecord
 from dnnlab.exercise.report import noise_for, write_report
@@ -174,7 +175,8 @@ def train_apart(
         shown = f", valid acc {accuracy:.2%}" if isinstance(accuracy, float) else ""
         progress(f"{job.label}: {metrics.get('status')}, {best}{shown}; files in {job.config.run_dir}")
 
-    config.out_dir.mkdir(parents=True, exist_ok=True)
+    with writing(config.out_dir):
+        config.out_dir.mkdir(parents=True, exist_ok=True)
     return train_in_parallel(
         jobs,
         splits,

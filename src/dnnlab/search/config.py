@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dnnlab.config import option, require
+from dnnlab.config import nonempty, option, require
 
 SEARCH_PARAMS = ("lr", "dropout", "batch")
 BATCH_SIZES = (32, 64, 128, 256, 512)  # the batch sizes a search may pick
@@ -28,6 +28,7 @@ class WorkerOptions:
     max_retry: int = option(2, "how many times a dead worker's trial is re-run before it stays failed")
 
     def __post_init__(self) -> None:
+        nonempty(self.storage, "--storage")
         require(self.timeout is None or self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
         require(self.heartbeat_interval >= 1, f"--heartbeat-interval must be >= 1, got {self.heartbeat_interval}")
         require(
@@ -78,7 +79,7 @@ class SearchConfig(WorkerOptions):
             self.lr_low is None or self.lr_high is None or self.lr_low < self.lr_high,
             f"--lr-low ({self.lr_low}) must be below --lr-high ({self.lr_high})",
         )
-        require(self.lr_span > 1, f"--lr-span must be > 1, got {self.lr_span}")
+        require(1 < self.lr_span < math.inf, f"--lr-span must be a number > 1, got {self.lr_span}")
         require(
             0.0 <= self.dropout_low < self.dropout_high < 1.0,
             f"need 0 <= --dropout-low < --dropout-high < 1, got {self.dropout_low} and {self.dropout_high}",

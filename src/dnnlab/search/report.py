@@ -17,12 +17,12 @@ import optuna
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
-from dnnlab.config import RunConfig
+from dnnlab.config import RunConfig, require
 from dnnlab.errors import DnnlabError
 from dnnlab.files import write_json_atomic
 from dnnlab.report.figures import new_figure, save_figure
 from dnnlab.search.space import trial_config
-from dnnlab.search.storage import SEARCH_DIR, dashboard_command, display_url, open_storage
+from dnnlab.search.storage import SEARCH_DIR, dashboard_command, display_url, open_storage, sqlite_path
 from dnnlab.search.study import BASELINE_ATTR, base_config_of
 from dnnlab.search.trials import TENSORBOARD_DIR
 from dnnlab.search.worker import state_counts
@@ -93,6 +93,10 @@ def describe_trial(trial: FrozenTrial) -> str:
 
 
 def load_study(name: str, url: str) -> optuna.Study:
+    """Study `name` in storage `url`; a one-line error, and no new SQLite file, when there is none."""
+    database = sqlite_path(url)
+    if database is not None and not database.exists():
+        raise DnnlabError(f"no study {name!r}: {display_url(url)} does not exist; check --study, --storage and --out")
     storage = open_storage(url)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     if name not in names:
@@ -156,6 +160,7 @@ def best_config(study: optuna.Study) -> RunConfig | None:
 
 def search_report(study_name: str, url: str, out: str | Path = "runs", top: int = 5) -> SearchReport:
     """Summarize study `study_name`; write its plot and `best.json` under `<out>/search/<study>/`."""
+    require(top >= 1, f"--top must be >= 1, got {top}")
     study = load_study(study_name, url)
     folder = Path(out) / SEARCH_DIR / study_name
     config = best_config(study)

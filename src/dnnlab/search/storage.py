@@ -14,13 +14,15 @@ import random
 import shlex
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from dnnlab.errors import DnnlabError
+from dnnlab.errors import DnnlabError, writing
 from dnnlab.search.config import WorkerOptions
 
 SEARCH_DIR = "search"  # under RunConfig.out
@@ -70,17 +72,32 @@ def _with_driver(url: str) -> str:
     return url
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other databases, in-memory SQLite and unparsable URLs."""
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        return None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database)
+    return None
+
+
 def open_storage(url: str, worker: WorkerOptions | None = None) -> optuna.storages.RDBStorage:
     """An RDB storage at `url`; with `worker`'s settings, heartbeats on and dead workers' trials retried."""
     import sqlalchemy
 
     given, url = url, _with_driver(url)
     try:
-        parsed = sqlalchemy.engine.make_url(url)
+        sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError as exc:
         raise _storage_error(given, exc) from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_path(url)
+    if database is not None:
+        with writing(database.parent):
+            database.parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     )
@@ -128,3 +145,47 @@ def _storage_error(url: str, exc: Exception) -> DnnlabError:
         else ""
     )
     return DnnlabError(f"cannot open storage {display_url(url)}: {reason}{hint}")
+
+
+# How SQLite and PostgreSQL say that a write failed for want of space or permission.
+DATABASE_WRITE_FAILURES = (
+    "database or disk is full",
+    "attempt to write a readonly database",
+    "unable to open database file",
+    "disk i/o error",
+    "no space left on device",
+    "could not extend file",
+    "permission denied",
+)
+
+
+def database_write_failure(exc: BaseException) -> str | None:
+    """The reason, if `exc` (or what it was raised from) is a database's full disk or missing permission."""
+    for error in (exc, exc.__cause__, exc.__context__):
+        message = str(error).lower() if error is not None else ""
+        found = next((reason for reason in DATABASE_WRITE_FAILURES if reason in message), None)
+        if found is not None:
+            return found
+    return None
+
+
+@contextmanager
+def storage_writes(url: str) -> Iterator[None]:
+    """Turn a write to storage `url` that failed for want of space or permission into one line naming it.
+
+    Optuna reports it as a StorageInternalError raised from SQLAlchemy's OperationalError. The trials
+    finished before it stay in the storage, and a trial's run folder resumes, so the fix is to run
+    the same command again.
+    """
+    import sqlalchemy
+
+    try:
+        yield
+    except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError) as exc:
+        reason = database_write_failure(exc)
+        if reason is None:
+            raise
+        raise DnnlabError(
+            f"cannot write storage {display_url(url)}: {reason}; free some space or make it writable, "
+            "then run the same command again: finished trials are kept"
+        ) from exc

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dnnlab.config import BUDGET_MAX_EPOCHS, one_of, option, require
+from dnnlab.config import BUDGET_MAX_EPOCHS, check_seeds, check_subset, nonempty, one_of, option, require
 from dnnlab.lr.rules import RULES
 from dnnlab.search.config import WorkerOptions
 from dnnlab.study.options import CATALOGUES, OPTIMIZERS, QUICK
@@ -67,12 +67,15 @@ class StudyConfig(WorkerOptions):
         super().__post_init__()
         require(self.study is None or self.study.strip() != "", "--study must not be empty")
         require(self.seeds is None or self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
+        check_seeds(self.seed, len(self.seed_list))
+        nonempty(self.data_dir, "--data-dir")
+        nonempty(self.out, "--out")
         require(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         require(
             self.depth >= 1 and self.width >= 1, f"--depth and --width must be >= 1, got {self.depth}, {self.width}"
         )
         one_of(self.rule, list(RULES), "--rule")
-        require(self.quick_subset >= 1, f"--quick-subset must be >= 1, got {self.quick_subset}")
+        check_subset(self.quick_subset, flag="--quick-subset")
         require(self.quick_epochs >= 1, f"--quick-epochs must be >= 1, got {self.quick_epochs}")
         require(self.quick_finder_steps >= 2, f"--quick-finder-steps must be >= 2, got {self.quick_finder_steps}")
         parse_options(self.kind, self.given_names, self.quick)

@@ -24,10 +24,10 @@ import keras
 import optuna
 
 from dnnlab.config import differences
-from dnnlab.data import Splits, load_data
+from dnnlab.data import Splits, check_data_dir, load_data
 from dnnlab.errors import DnnlabError
 from dnnlab.search.report import load_study
-from dnnlab.search.storage import default_storage_url, display_url, open_storage
+from dnnlab.search.storage import default_storage_url, display_url, open_storage, storage_writes
 from dnnlab.search.worker import DONE, check_slot, fail_dead_trials, run_worker, state_counts, worker_id
 from dnnlab.study.cells import (
     all_cells,
@@ -135,37 +135,40 @@ def run_study(config: StudyConfig, splits: Splits | None = None) -> StudyOutcome
         splits: prepared data; loaded with `load_data` when some cell needs it (tests inject synthetic data).
     """
     started = time.perf_counter()
+    if splits is None:
+        check_data_dir(config.data_dir)  # before the storage is made
     url = storage_url(config)
-    study = open_grid_study(config, open_storage(url, config))
-    n_cells = len(all_cells(config))
-    fail_dead_trials(study)
-    requeue_missing(study, config)
-    done = sum(state_counts(study)[s] for s in DONE)
-    if done < n_cells:
-        log.info(
-            "worker %s joins study %r in %s: %d of %d cells finished",
-            worker_id(),
-            study.study_name,
-            display_url(url),
-            done,
-            n_cells,
+    with storage_writes(url):
+        study = open_grid_study(config, open_storage(url, config))
+        n_cells = len(all_cells(config))
+        fail_dead_trials(study)
+        requeue_missing(study, config)
+        done = sum(state_counts(study)[s] for s in DONE)
+        if done < n_cells:
+            log.info(
+                "worker %s joins study %r in %s: %d of %d cells finished",
+                worker_id(),
+                study.study_name,
+                display_url(url),
+                done,
+                n_cells,
+            )
+            splits = splits if splits is not None else load_data(data_config(config))
+            # Poll every few seconds at most, so an idle worker notices the study is done promptly.
+            poll = min(config.heartbeat_interval, 5)
+            run_worker(study, make_objective(config, splits, n_cells), n_cells, config.timeout, poll_seconds=poll)
+        counts = state_counts(study)
+        done = sum(counts[s] for s in DONE)
+        files = write_report(study, config) if done >= n_cells else {}
+        return StudyOutcome(
+            study_name=study.study_name,
+            storage=display_url(url),
+            cells_done=done,
+            cells=n_cells,
+            counts={state.name: n for state, n in counts.items()},
+            report_files=files,
+            wall_seconds=time.perf_counter() - started,
         )
-        splits = splits if splits is not None else load_data(data_config(config))
-        # Poll every few seconds at most, so an idle worker notices the study is done promptly.
-        poll = min(config.heartbeat_interval, 5)
-        run_worker(study, make_objective(config, splits, n_cells), n_cells, config.timeout, poll_seconds=poll)
-    counts = state_counts(study)
-    done = sum(counts[s] for s in DONE)
-    files = write_report(study, config) if done >= n_cells else {}
-    return StudyOutcome(
-        study_name=study.study_name,
-        storage=display_url(url),
-        cells_done=done,
-        cells=n_cells,
-        counts={state.name: n for state, n in counts.items()},
-        report_files=files,
-        wall_seconds=time.perf_counter() - started,
-    )
 
 
 def study_report(name: str, url: str, out: str) -> dict[str, Path]:

@@ -31,6 +31,8 @@ from tensorboard.plugins.scalar.summary_v2 import scalar_pb  # TF-free, unlike s
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
+from dnnlab.errors import writing
+
 TRAIN, VALIDATION, SESSION = "train", "validation", ""  # sub-runs of a logdir ("" is the logdir itself)
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 SCALARS_PLUGIN = "scalars"
@@ -99,14 +101,16 @@ class EventLog:
 
     def flush(self) -> None:
         """Block until every event added so far is in its file."""
-        for writer in self._writers.values():
-            writer.flush()
+        with writing(self.logdir):  # the writer thread's OSError names no file
+            for writer in self._writers.values():
+                writer.flush()
 
     def close(self) -> None:
         """Flush and stop the writers' threads; the log may be written to again (new files)."""
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        writers, self._writers = self._writers, {}
+        with writing(self.logdir):
+            for writer in writers.values():
+                writer.close()
 
 
 def event_files(logdir: str | Path) -> list[Path]:

@@ -35,7 +35,7 @@ import numpy as np
 from dnnlab import log as logs
 from dnnlab.config import RunConfig
 from dnnlab.data import Splits
-from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError
+from dnnlab.errors import ERROR_PREFIX, INTERRUPTED_EXIT, USAGE_ERROR, DnnlabError, writing
 from dnnlab.training.run_dir import INTERRUPTED
 from dnnlab.training.train import train
 
@@ -194,7 +194,8 @@ def train_in_parallel(
 
 def _start(index: int, job: Job, folder: Path, verbose: int | None) -> _Worker:
     config_file = folder / f"job-{index}.json"
-    config_file.write_text(json.dumps(job.config.to_dict()))
+    with writing(config_file):
+        config_file.write_text(json.dumps(job.config.to_dict()))
     process = subprocess.Popen(
         [
             sys.executable,

@@ -31,7 +31,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from dnnlab.errors import DnnlabError
+from dnnlab.errors import DnnlabError, writing
 from dnnlab.files import fsync_path, read_json, temp_path_beside, write_json_atomic
 from dnnlab.training.run_dir import RunDir
 
@@ -190,9 +190,22 @@ class RunRecorder(keras.callbacks.Callback):
         self._commit(epoch + 1)
 
     def _commit(self, epochs_done: int) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         staging = temp_path_beside(self.directory / STAGING_NAME)
-        staging.mkdir()
+        try:
+            with writing(self.directory):
+                self.directory.mkdir(parents=True, exist_ok=True)
+                staging.mkdir()
+                final = self._write_checkpoint(staging, epochs_done)
+        except BaseException:
+            # A full disk, say: the previous checkpoint stays the latest, and the space goes back.
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        for leftover in self.directory.iterdir():  # older checkpoints, staging dirs of killed commits
+            if leftover != final:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def _write_checkpoint(self, staging: Path, epochs_done: int) -> Path:
+        """Write the checkpoint into the `staging` folder and rename it into place; the final folder."""
         _save_arrays(staging / VARIABLES_FILE, [v.numpy() for v in _training_variables(self.model)])
         best = self.early_stopping.best_weights
         if best is not None:
@@ -218,9 +231,7 @@ class RunRecorder(keras.callbacks.Callback):
         final = self.directory / f"{EPOCH_PREFIX}{epochs_done:04d}"
         os.rename(staging, final)  # the commit point
         fsync_path(self.directory)
-        for leftover in self.directory.iterdir():  # older checkpoints, staging dirs of killed commits
-            if leftover != final:
-                shutil.rmtree(leftover, ignore_errors=True)
+        return final
 
 
 def _plateau_state(plateau: keras.callbacks.ReduceLROnPlateau) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class RunDir:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._created: list[Path] = []  # the folders `prepare` made, deepest first
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -80,12 +81,23 @@ class RunDir:
         blocker = next((p for p in (self.path, *self.path.parents) if p.exists() and not p.is_dir()), None)
         if blocker is not None:
             raise DnnlabError(f"cannot create run folder {self.path}: {blocker} is a file; pass --out a folder")
+        self._created = [p for p in (self.path, *self.path.parents) if not p.exists()]
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DnnlabError(f"cannot create run folder {self.path} ({exc.strerror}); pass a writable --out") from None
         if not os.access(self.path, os.W_OK | os.X_OK):
             raise DnnlabError(f"run folder {self.path} is not writable; pass a writable --out")
+
+    def remove_if_unused(self) -> None:
+        """Remove the folders `prepare` created, as long as nothing was written into them: a run that
+        failed before its first file (no data, a bad subset) leaves no folder behind to refuse the next."""
+        for folder in self._created:
+            try:
+                folder.rmdir()  # only an empty folder
+            except OSError:
+                return
+        self._created = []
 
     # --- config.json ---------------------------------------------------------------------------
 

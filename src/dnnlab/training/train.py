@@ -10,6 +10,7 @@ folder's files are described in `dnnlab.training.run_dir`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -22,7 +23,8 @@ import keras
 import numpy as np
 
 from dnnlab.config import RunConfig
-from dnnlab.data import Splits, load_data
+from dnnlab.data import Splits, check_data_dir, load_data
+from dnnlab.errors import DnnlabError
 from dnnlab.lr.search import SEARCH_FILE, search_lr, search_summary
 from dnnlab.models.build import build_for
 from dnnlab.models.compile import EVAL_BATCH_SIZE, compile_model, evaluate, steps_per_epoch
@@ -192,35 +194,46 @@ def train(config: RunConfig, splits: Splits | None = None, verbose: int | None =
         verbose: Keras's verbosity; defaults to a progress bar on a terminal, a line per epoch otherwise.
     """
     started = time.perf_counter()
+    if splits is None:
+        check_data_dir(config.data.data_dir)
     run = RunDir(config.run_dir)
     run.prepare()
-    with RunLock(run.path) as lock:
-        if lock.stale_owner is not None:
-            log.info("took over the lock of %s from process %s, which no longer runs", run.path, lock.stale_owner)
-        run.check_config(config)
-        finished = finished_result(run)
-        if finished is not None:
-            log.info(
-                "%s already holds a %s run of this config; reusing it (delete the folder to train again)",
-                run.path,
-                finished.status,
-            )
-            return finished
-        checkpoint = latest_checkpoint(run.checkpoint_dir)
-        splits = splits if splits is not None else load_data(config.data)
-        run.write_config(config)
-        searched = None
-        if checkpoint is not None:
-            # A resumed run keeps the LR it started with; its search (if any) is already on disk.
-            lr = checkpoint.lr
-            log.info("resuming %s after epoch %d", run.path, checkpoint.epoch)
-            searched = saved_search_summary(run)
-        elif config.lr == "auto":
-            search = search_lr(config, splits, run.path)
-            lr, searched = search.chosen_lr, search.summary()
-        else:
-            lr = config.lr
-        return fit_run(config, lr, splits, checkpoint, verbose, started, searched)
+    try:
+        with RunLock(run.path) as lock:
+            if lock.stale_owner is not None:
+                log.info("took over the lock of %s from process %s, which no longer runs", run.path, lock.stale_owner)
+            return _train_locked(config, run, splits, verbose, started)
+    except BaseException:
+        run.remove_if_unused()
+        raise
+
+
+def _train_locked(config: RunConfig, run: RunDir, splits: Splits | None, verbose: int | None, started: float) -> Result:
+    """`train` once the run folder is prepared and locked."""
+    run.check_config(config)
+    finished = finished_result(run)
+    if finished is not None:
+        log.info(
+            "%s already holds a %s run of this config; reusing it (delete the folder to train again)",
+            run.path,
+            finished.status,
+        )
+        return finished
+    checkpoint = latest_checkpoint(run.checkpoint_dir)
+    splits = splits if splits is not None else load_data(config.data)
+    run.write_config(config)
+    searched = None
+    if checkpoint is not None:
+        # A resumed run keeps the LR it started with; its search (if any) is already on disk.
+        lr = checkpoint.lr
+        log.info("resuming %s after epoch %d", run.path, checkpoint.epoch)
+        searched = saved_search_summary(run)
+    elif config.lr == "auto":
+        search = search_lr(config, splits, run.path)
+        lr, searched = search.chosen_lr, search.summary()
+    else:
+        lr = config.lr
+    return fit_run(config, lr, splits, checkpoint, verbose, started, searched)
 
 
 def saved_search_summary(run: RunDir) -> dict[str, Any] | None:
@@ -295,9 +308,13 @@ def fit_run(
         # fit stopped mid-epoch, so EarlyStopping's on_train_end never restored the best weights.
         if early_stopping.best_weights is not None:
             model.set_weights(early_stopping.best_weights)
-    finally:
-        if tensorboard is not None:
-            tensorboard.close()  # also when fit raised: Keras skips on_train_end then
+    except BaseException:
+        if tensorboard is not None:  # Keras skips on_train_end when fit raises
+            with contextlib.suppress(OSError, DnnlabError):  # a full disk fails both: report the first
+                tensorboard.close()
+        raise
+    if tensorboard is not None:
+        tensorboard.close()
     status = COMPLETED if stop is None else DIVERGED if isinstance(stop, Diverged) else INTERRUPTED
     history = recorder.history
     best_model = model if history else None

@@ -26,6 +26,7 @@ checked when a model is prepared.
 
 from __future__ import annotations
 
+import random
 import weakref
 from dataclasses import dataclass
 
@@ -97,8 +98,14 @@ class _Tracer:
                 f"MC Dropout: nested model {layer.name!r} contains dropout; flatten it into the outer model"
             )
         if isinstance(layer, STOCHASTIC_LAYERS):
-            # A fresh copy, so seeding the sampler never touches the user's model.
-            wrapped = SharedNoise(type(layer).from_config(layer.get_config()), self.samples)
+            # A fresh copy, so seeding the sampler never touches the user's model. It gets an explicit
+            # seed: on the torch backend, Dropout without one ignores its seed generator and draws
+            # from torch's global RNG, so `seed` would not apply and the ones/zeros calls of
+            # `affine_noise` would not share a mask. The seed is the one `SeedGenerator(None)` draws.
+            config = layer.get_config()
+            if "seed" in config and config["seed"] is None:
+                config["seed"] = random.randint(1, int(1e9))
+            wrapped = SharedNoise(type(layer).from_config(config), self.samples)
             self.noise_layers.append(wrapped)
             return wrapped
         return layer
@@ -166,6 +173,9 @@ class _Sampler(keras.Model):
     """
 
     def __init__(self, head: keras.Model, samples: int, **kwargs):
+        # Keras names a model after its class by default: "__sampler" here, which TensorFlow
+        # rejects as a name scope ("is not a valid root scope name") when the model runs.
+        kwargs.setdefault("name", "mc_dropout_sampler")
         super().__init__(**kwargs)
         self.head = head
         self.samples = samples

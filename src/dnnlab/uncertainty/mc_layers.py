@@ -116,7 +116,8 @@ class FoldedDense(keras.layers.Layer):
 
     def call(self, inputs):
         tiled, scale, offset = inputs
-        x = tiled[: tiled.shape[0] // self.samples]
+        # ops.shape, not .shape: TensorFlow traces with an unknown batch size (None).
+        x = tiled[: ops.shape(tiled)[0] // self.samples]
         kernel = self.dense.kernel
         units = kernel.shape[1]
         noisy_kernels = ops.transpose(ops.expand_dims(scale, -1) * kernel, (1, 0, 2))  # (d, samples, units)

@@ -16,7 +16,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from dnnlab.data import Splits, load_data
+from dnnlab.config import check_seeds, one_of, require
+from dnnlab.data import Splits, check_data_dir, load_data
 from dnnlab.errors import DnnlabError
 from dnnlab.models.compile import EVAL_BATCH_SIZE
 from dnnlab.training.run_dir import RunDir, load_run
@@ -75,8 +76,12 @@ def mc_dropout_report(
     (accuracy, nll, brier, ece), mean entropy and mutual information of correct vs wrong
     predictions and the MC wall time; the accuracy-vs-coverage curve of `split`; figure names.
     """
-    if split not in SPLITS:
-        raise DnnlabError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    # The arguments first, then the run: a bad flag is named before a missing run or data is.
+    one_of(split, SPLITS, "--split")
+    require(samples >= 1, f"--samples must be >= 1, got {samples}")
+    check_seeds(seed)
+    if splits is None:
+        check_data_dir(data_dir)
     run_dir = Path(run_dir)
     config, _ = load_run(run_dir)
     if splits is None:
