@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from dnnlab.search.report import search_report
 from dnnlab.search.run import run_search
 from dnnlab.search.space import baseline_params, centres_on_range_test, resolve_space, trial_config
 from dnnlab.search.storage import open_storage
-from dnnlab.search.study import open_study
+from dnnlab.search.study import open_study, shared_settings
 from dnnlab.search.trial_pruning import OptunaPruning
 from dnnlab.search.trials import fit_trial, make_objective
 from dnnlab.search.worker import DONE, SurplusTrial, run_worker
@@ -162,6 +163,27 @@ def test_a_new_study_queues_the_baseline_as_trial_0_and_a_joining_worker_adds_no
         no_lr, bounds, bounded_space, open_storage(url), baseline=baseline_params(no_lr, bounded_space, None)
     )
     assert study.get_trials() == [] and "no baseline trial: the base config has no LR" in capsys.readouterr().out
+
+
+def test_a_worker_that_joins_while_the_creator_is_still_setting_up_queues_no_second_baseline(tmp_path):
+    """Two workers started together: the one whose create_study lost waits for the creator's settings."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    search = SearchConfig(study="s", storage=url)
+    config = for_variant("bn", lr=2e-3)
+    space = resolve_space(config, search)
+    baseline = ({"lr": 2e-3, "batch_size": 32}, "the base config")
+    creator = optuna.create_study(study_name="s", storage=open_storage(url))  # created, nothing queued yet
+    joined = {}
+    joiner = threading.Thread(
+        target=lambda: joined.update(study=open_study(config, search, space, open_storage(url), baseline=baseline))
+    )
+    joiner.start()
+    time.sleep(1.0)  # the joiner is in open_study by now; the creator queues its baseline as it would
+    creator.enqueue_trial(baseline[0], user_attrs={"baseline": baseline[1]})
+    creator.set_user_attr("dnnlab_settings", shared_settings(config, space, None))
+    joiner.join(timeout=60)
+    assert "study" in joined, "the joining worker never returned"
+    assert [t.user_attrs for t in creator.get_trials()] == [{"baseline": "the base config"}]
 
 
 def test_a_trial_trains_as_dnnlab_train_does_1cycle_included(tmp_path, toy_splits):

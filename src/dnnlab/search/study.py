@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from dnnlab.search.space import SearchSpace
 
 log = logging.getLogger(__name__)
 
+SETTINGS_WAIT_SECONDS = 30  # how long a joining worker waits for the study's creator to write its settings
 BASELINE_ATTR = "baseline"  # trial user attribute: how the baseline trial's values were chosen
 SETTINGS_ATTR = "dnnlab_settings"  # study user attribute: the base config and space every worker must share
 
@@ -88,21 +90,9 @@ def open_study(
     different machines, all sample one range.
     """
     name = study_name(config, search)
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        direction="minimize",
-        load_if_exists=True,
-        # constant_liar: a running trial counts as a bad result, so parallel workers spread out.
-        sampler=optuna.samplers.TPESampler(constant_liar=True),
-        pruner=optuna.pruners.PercentilePruner(  # at 50, exactly Optuna's MedianPruner
-            search.prune_percentile,
-            n_startup_trials=search.prune_startup_trials,
-            n_warmup_steps=search.prune_warmup_epochs,
-        ),
-    )
+    study, created = _create_or_load(name, search, storage)
     mine = shared_settings(config, space, suggestion)
-    theirs = study.user_attrs.get(SETTINGS_ATTR)
+    theirs = None if created else _settings_once_written(study)
     if theirs is None:
         if baseline is not None:
             params, how = baseline
@@ -110,7 +100,6 @@ def open_study(
                 log.info("no baseline trial: %s", how)
             else:
                 # Queued before the settings are written, so no worker that joins runs a trial before it.
-                # skip_if_exists: a worker that started at the same instant may have queued it already.
                 study.enqueue_trial(params, user_attrs={BASELINE_ATTR: how}, skip_if_exists=True)
         study.set_user_attr(SETTINGS_ATTR, mine)
         return study, space
@@ -123,6 +112,37 @@ def open_study(
             "pass the same flags as its other workers, or a new --study"
         )
     return study, space
+
+
+def _create_or_load(name: str, search: SearchConfig, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
+    """The study, and whether this worker created it: the database's unique study name makes exactly
+    one of the workers started together the creator, the one that queues the baseline trial."""
+    options: dict[str, Any] = {
+        # constant_liar: a running trial counts as a bad result, so parallel workers spread out.
+        "sampler": optuna.samplers.TPESampler(constant_liar=True),
+        "pruner": optuna.pruners.PercentilePruner(  # at 50, exactly Optuna's MedianPruner
+            search.prune_percentile,
+            n_startup_trials=search.prune_startup_trials,
+            n_warmup_steps=search.prune_warmup_epochs,
+        ),
+    }
+    try:
+        return optuna.create_study(study_name=name, storage=storage, direction="minimize", **options), True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage, **options), False
+
+
+def _settings_once_written(study: optuna.Study) -> dict[str, Any] | None:
+    """A joined study's settings, waiting briefly for a creator that started at the same instant.
+
+    None when they never come: a study made outside dnnlab, which this worker then adopts.
+    """
+    deadline = time.monotonic() + SETTINGS_WAIT_SECONDS
+    while True:
+        settings = study.user_attrs.get(SETTINGS_ATTR)
+        if settings is not None or study.get_trials(deepcopy=False) or time.monotonic() > deadline:
+            return settings
+        time.sleep(0.2)
 
 
 def study_name(config: RunConfig, search: SearchConfig) -> str:
