@@ -236,7 +236,9 @@ def build_document(config, options, target, table_rows, study, figures) -> Docum
     doc.heading("Measurements")
     doc.table(*measurement_table(config, options, target))
     doc.paragraph(
-        f"Mean over seeds with its 95% Student-t interval in brackets (one seed: the value alone). Common target: "
+        "Mean over seeds with its 95% Student-t interval in brackets (one seed: the value alone), unclipped: "
+        "from two or three seeds it can reach values no run can have, such as fewer than 0 epochs or more than "
+        "the cap, which says how little those seeds pin the mean down. Common target: "
         f"validation loss {'—' if target is None else f'{target:.3f}'}, the worst of the options' mean best "
         "validation losses; epochs and seconds to it are counted over the seeds that reached it. Seconds are "
         "training CPU seconds (`train_cpu_time` in history.csv: no validation, and the first, compiling epoch "
