@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 
+import numpy as np
 import optuna
 import pytest
 
 from dnnlab.study.book import BETTER, SAME, WORSE, Stars, star_claims
 from dnnlab.study.config import OptimizerStudyConfig, ScheduleStudyConfig
 from dnnlab.study.report import write_report
-from dnnlab.study.results import CellResult, by_option, common_target
+from dnnlab.study.results import CellResult, by_option, common_target, identical_options
 from dnnlab.study.run import SETTINGS_ATTR
 from dnnlab.study.verdicts import AGREES, DISAGREES, NOT_DISTINGUISHABLE, rows
 
@@ -209,3 +210,14 @@ def test_a_schedule_reports_its_lr_per_epoch(tmp_path):
     files = write_report(scripted_study(config, cells), config)
     assert files["figure_schedules"].exists()
     assert "lr0 * 0.1^(t/s), s = 20 epochs (ExponentialDecay)" in files["md"].read_text()
+
+
+def test_options_that_trained_identically_are_named_and_a_last_digit_is_enough_to_differ():
+    adam = option_cells("adam", (0.50, 0.51, 0.52), (5, 6, 7))
+    adamw = [dataclasses.replace(c, option="adamw") for c in adam]  # a weight decay that changed nothing
+    options = by_option([*SCRIPTED[:3], *adam, *adamw], ("nadam", "adam", "adamw"))
+    assert identical_options(options) == [("adam", "adamw", 3)]
+    nudged = dataclasses.replace(adamw[1], history={**adamw[1].history, "val_loss": [*adamw[1].history["val_loss"]]})
+    nudged.history["val_loss"][-1] = float(np.nextafter(nudged.history["val_loss"][-1], 2.0))
+    options = by_option([*SCRIPTED[:3], *adam, adamw[0], nudged, adamw[2]], ("nadam", "adam", "adamw"))
+    assert identical_options(options) == []

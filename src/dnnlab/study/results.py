@@ -90,6 +90,21 @@ class CellResult:
         return None if epoch is None else (epoch, self.cpu_seconds_to(epoch))
 
 
+def identical_options(options: dict[str, OptionResults]) -> list[tuple[str, str, int]]:
+    """Pairs of options that trained identically: the same seeds, and in each the same validation-loss
+    curve to the last digit; with how many seeds. (AdamW with the book's weight decay is one: at these
+    learning rates the decay is below a float32 weight's precision, so it trains as Adam.)"""
+    pairs = []
+    names = list(options)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            a, b = options[first].cells, options[second].cells
+            if a and [c.seed for c in a] == [c.seed for c in b]:
+                if all(x.history.get("val_loss") == y.history.get("val_loss") for x, y in zip(a, b, strict=True)):
+                    pairs.append((first, second, len(a)))
+    return pairs
+
+
 def cell_results(study: optuna.Study) -> list[CellResult]:
     """The study's finished cells (duplicates and failed trials left out), in trial order."""
     return [
