@@ -131,3 +131,17 @@ def best_seconds(calls: list[Callable[[], object]], repeats: int = 5) -> list[fl
 
 def fmt_pct(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f}%"
+
+
+def fmt_mean_std(values: list[float], digits: int) -> str:
+    """`mean ± std` over seeds (sample std), or the value alone for one seed."""
+    return f"{np.mean(values):.{digits}f}" + (f" ± {np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else "")
+
+
+FULL_RUN_SEEDS = 3  # the seeds of a full (not --quick) answers run
+
+
+def fmt_seeds(count: int) -> str:
+    """How many seeds an answer's figures come from, flagging --quick's fewer."""
+    quick = f" (--quick: fewer than the full run's {FULL_RUN_SEEDS})" if count < FULL_RUN_SEEDS else ""
+    return f"{count} seed{'s' if count > 1 else ''}{quick}"

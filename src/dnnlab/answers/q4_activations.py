@@ -7,7 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from dnnlab.answers.common import BATCH_SIZE, LOG, Progress, build, compiled, fit, whole_batches
+from dnnlab.answers.common import (
+    BATCH_SIZE,
+    LOG,
+    Progress,
+    build,
+    compiled,
+    fit,
+    fmt_mean_std,
+    fmt_seeds,
+    whole_batches,
+)
 from dnnlab.config import ModelConfig
 from dnnlab.data import Splits
 from dnnlab.lr.finder import run_range_test
@@ -117,43 +127,45 @@ GUIDE = [
 ]
 
 
-def _pm(values: list[float], digits: int) -> str:
-    return f"{np.mean(values):.{digits}f}" + (f" ± {np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else "")
-
-
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
     by_accuracy = sorted(result.rows, key=lambda r: -np.mean(r.val_accuracy))
     best, runner_up = by_accuracy[0], by_accuracy[1] if len(by_accuracy) > 1 else None
     fastest = min(result.rows, key=lambda r: np.mean(r.seconds_per_epoch))
     slowest = max(result.rows, key=lambda r: np.mean(r.seconds_per_epoch))
-    seeds = f"{len(result.seeds)} seeds" + (" (--quick: fewer than the full run's 3)" if len(result.seeds) < 3 else "")
+    seeds = fmt_seeds(len(result.seeds))
     doc.heading(f"Q{NUMBER}. {QUESTION}")
     doc.bullets(GUIDE)
     text = (
         f"**Measured** on the same {config.depth}-layer stack of {config.width} units, standardized inputs, Nadam "
         f"at each activation's own LR (the LR range test's `{config.rule}` suggestion for that net), {config.epochs} "
         f"epochs, {seeds}, mean ± std over seeds: the highest validation accuracy was {best.activation}'s "
-        f"({_pm(best.val_accuracy, 3)})"
+        f"({fmt_mean_std(best.val_accuracy, 3)})"
     )
     if runner_up is not None:
         verdict = decide(np.subtract(best.val_accuracy, runner_up.val_accuracy), min_effect=0.01)
         clear = verdict.direction == HIGHER
         text += (
-            f"; against the next, {runner_up.activation} ({_pm(runner_up.val_accuracy, 3)}), the paired difference "
-            f"is {evidence(verdict)}, so {best.activation} "
+            f"; against the next, {runner_up.activation} ({fmt_mean_std(runner_up.val_accuracy, 3)}), the paired "
+            f"difference is {evidence(verdict)}, so {best.activation} "
             + ("is ahead beyond the seed-to-seed noise" if clear else "cannot be said to be better")
         )
     text += (
-        f". The cheapest epoch was {fastest.activation}'s ({_pm(fastest.seconds_per_epoch, 2)} CPU s), the "
-        f"dearest {slowest.activation}'s ({_pm(slowest.seconds_per_epoch, 2)} CPU s): process CPU seconds (all "
-        "threads) of the training part of each epoch after the first, which compiles, as the exercise measures "
-        "them; wall time on a CPU shared with other jobs would mostly measure those jobs."
+        f". The cheapest epoch was {fastest.activation}'s ({fmt_mean_std(fastest.seconds_per_epoch, 2)} CPU s), "
+        f"the dearest {slowest.activation}'s ({fmt_mean_std(slowest.seconds_per_epoch, 2)} CPU s): process CPU "
+        "seconds (all threads) of the training part of each epoch after the first, which compiles, as the exercise "
+        "measures them; wall time on a CPU shared with other jobs would mostly measure those jobs."
     )
     doc.paragraph(text)
     doc.table(
         ["hidden activation", "init", "LR (range test)", "CPU s/epoch", f"val accuracy after {config.epochs} epochs"],
         [
-            [r.activation, r.initializer, f"{r.lr:.2g}", _pm(r.seconds_per_epoch, 2), _pm(r.val_accuracy, 3)]
+            [
+                r.activation,
+                r.initializer,
+                f"{r.lr:.2g}",
+                fmt_mean_std(r.seconds_per_epoch, 2),
+                fmt_mean_std(r.val_accuracy, 3),
+            ]
             for r in result.rows
         ],
     )

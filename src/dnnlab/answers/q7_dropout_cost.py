@@ -15,6 +15,8 @@ from dnnlab.answers.common import (
     build,
     compiled,
     fit,
+    fmt_mean_std,
+    fmt_seeds,
     with_hidden_dropout,
 )
 from dnnlab.config import ModelConfig
@@ -148,10 +150,6 @@ def experiment(splits: Splits, config: Config, log: Progress = LOG) -> Result:
     )
 
 
-def _pm(values: list[float], digits: int) -> str:
-    return f"{np.mean(values):.{digits}f}" + (f" ± {np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else "")
-
-
 def _ratio(plain: list[TrainStats], drop: list[TrainStats], field: str) -> str:
     """Dropout's over plain's `field`, paired by seed, with its interval and verdict in words."""
     verdict = decide(
@@ -166,9 +164,7 @@ def _ratio(plain: list[TrainStats], drop: list[TrainStats], field: str) -> str:
 
 def write_section(doc: Document, result: Result, folder: Path, config: Config) -> None:
     plain, drop = result.plain, result.dropout
-    seeds = f"{len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}" + (
-        " (--quick: fewer than the full run's 3)" if len(result.seeds) < 3 else ""
-    )
+    seeds = fmt_seeds(len(result.seeds))
     capped = sum(s.best_epoch + config.patience > config.epochs for s in plain + drop)
     cap = (
         f" ({capped} of {len(plain + drop)} runs hit the epoch cap before early stopping, so their best epoch is "
@@ -182,7 +178,8 @@ def write_section(doc: Document, result: Result, folder: Path, config: Config) -
 
     def both(field: str, digits: int) -> str:
         """`dropout's mean ± std vs plain's`, over seeds."""
-        return f"{_pm([getattr(s, field) for s in drop], digits)} vs {_pm([getattr(s, field) for s in plain], digits)}"
+        mine, theirs = ([getattr(s, field) for s in runs] for runs in (drop, plain))
+        return f"{fmt_mean_std(mine, digits)} vs {fmt_mean_std(theirs, digits)}"
 
     doc.heading(f"Q{NUMBER}. {QUESTION}")
     doc.bullets(
