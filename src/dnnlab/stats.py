@@ -42,10 +42,6 @@ class Interval:
     n: int
     std: float | None  # sample std (ddof=1) of the values (of their logs, for ratios); None for one value
 
-    @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2
-
 
 def t_quantile(n: int, confidence: float = CONFIDENCE) -> float:
     """The two-sided Student-t quantile for the mean of `n` values (n - 1 degrees of freedom)."""

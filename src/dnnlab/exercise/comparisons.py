@@ -18,7 +18,8 @@ import numpy as np
 
 from dnnlab.errors import DnnlabError
 from dnnlab.exercise.records import RunRecord
-from dnnlab.stats import NoiseLevel
+from dnnlab.stats import NoiseLevel, paired_differences, paired_ratios
+from dnnlab.training.history import first_epoch_at_or_below
 
 STORED_NOISE = Path(__file__).with_name("noise_levels.json")
 
@@ -33,9 +34,7 @@ def common_seeds(base: Sequence[RunRecord], other: Sequence[RunRecord]) -> list[
 
 def differences(base: Sequence[RunRecord], other: Sequence[RunRecord], key: str) -> list[float]:
     """`other - base` of figure `key` per common seed (seeds where either lacks it are skipped)."""
-    b, o = by_seed(base), by_seed(other)
-    pairs = [(b[s].value(key), o[s].value(key)) for s in common_seeds(base, other)]
-    return [y - x for x, y in pairs if x is not None and y is not None]
+    return paired_differences(*({seed: r.value(key) for seed, r in by_seed(runs).items()} for runs in (base, other)))
 
 
 def ratios(
@@ -43,10 +42,13 @@ def ratios(
     other: Sequence[RunRecord],
     figure: Callable[[RunRecord], float | None],
 ) -> list[float]:
-    """`figure(other) / figure(base)` per common seed (positive figures: times)."""
-    b, o = by_seed(base), by_seed(other)
-    pairs = [(figure(b[s]), figure(o[s])) for s in common_seeds(base, other)]
-    return [y / x for x, y in pairs if x and y and x > 0 and y > 0]
+    """`figure(other) / figure(base)` per common seed (positive figures: times; others are skipped)."""
+
+    def positive(run: RunRecord) -> float | None:
+        value = figure(run)
+        return value if value is not None and value > 0 else None
+
+    return paired_ratios(*({seed: positive(r) for seed, r in by_seed(runs).items()} for runs in (base, other)))
 
 
 def mc_gains(runs: Sequence[RunRecord], split: str) -> list[float]:
@@ -79,11 +81,6 @@ class Reach:
 
     def seconds_ratios(self) -> list[float]:
         return [o / b for o, b in zip(self.other_seconds, self.base_seconds) if o and b]
-
-
-def first_epoch_at_or_below(losses: Sequence[float], target: float) -> int | None:
-    """The 1-based epoch at which validation loss first reaches `target`, or None."""
-    return next((i + 1 for i, loss in enumerate(losses) if loss <= target), None)
 
 
 def reach(base: Sequence[RunRecord], other: Sequence[RunRecord]) -> Reach:

@@ -23,10 +23,9 @@ import optuna
 from optuna.trial import TrialState
 
 from dnnlab.config import BUDGET_PATIENCE
-from dnnlab.exercise.comparisons import first_epoch_at_or_below
 from dnnlab.stats import Interval, mean_interval
 from dnnlab.study.cells import DUPLICATE_ATTR, Cell
-from dnnlab.training.history import cap_limited, training_seconds
+from dnnlab.training.history import cap_limited, first_epoch_at_or_below, training_seconds
 from dnnlab.training.run_dir import COMPLETED
 
 HISTORY_KEYS = ("loss", "val_loss", "val_accuracy", "epoch_time", "train_time", "train_cpu_time", "learning_rate")

@@ -43,6 +43,11 @@ def best_epoch_index(history: History) -> int:
     return int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))
 
 
+def first_epoch_at_or_below(losses: Sequence[float], target: float) -> int | None:
+    """The 1-based epoch at which validation loss first reaches `target`, or None."""
+    return next((i + 1 for i, loss in enumerate(losses) if loss <= target), None)
+
+
 def cap_limited(best_epoch: int, epochs_run: int, max_epochs: int, patience: int) -> bool:
     """Whether the epoch cap, not early stopping, may have ended a run: its best epoch (1-based)
     lies within `patience` of the cap and it ran to the cap, so later epochs might have been better."""
