@@ -64,7 +64,7 @@ class SearchConfig(WorkerOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.study is None or self.study.strip() != "", "--study must not be empty")
+        nonempty(self.study, "--study")
         require(self.trials >= 1, f"--trials must be >= 1, got {self.trials}")
         unknown = set(self.space_names) - set(SEARCH_PARAMS)
         require(

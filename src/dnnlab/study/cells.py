@@ -76,14 +76,13 @@ def claim(trial: optuna.Trial, config: StudyConfig) -> Cell:
         trial.suggest_categorical("option", list(config.names)),
         int(trial.suggest_categorical("seed", list(config.seed_list))),
     )
-    held_by = owner(trial.study, cell, before=trial.number)
-    if held_by is not None:
-        duplicate(trial, cell, f"trial {held_by}", config)
+    still_owner(trial, cell, config)
     return cell
 
 
 def still_owner(trial: optuna.Trial, cell: Cell, config: StudyConfig) -> None:
-    """After training: `SurplusTrial` if a lower-numbered trial claimed the same cell meanwhile."""
+    """`SurplusTrial` if a lower-numbered trial holds `cell` (claimed it first, or meanwhile: checked again
+    after training)."""
     held_by = owner(trial.study, cell, before=trial.number)
     if held_by is not None:
         duplicate(trial, cell, f"trial {held_by}", config)
@@ -123,10 +122,8 @@ def requeue_missing(study: optuna.Study, config: StudyConfig) -> list[Cell]:
 def train_fields(config: StudyConfig, option: str) -> dict:
     """The `TrainConfig` fields that make `option` (an optimizer, or a schedule of --optimizer)."""
     if config.kind == "optimizers":
-        chosen = OPTIMIZERS[option]
-        return {"optimizer": chosen.optimizer, "momentum": chosen.momentum, "schedule": "constant"}
-    driver = OPTIMIZERS[config.optimizer]
-    fields = {"optimizer": driver.optimizer, "momentum": driver.momentum, "schedule": SCHEDULES[option].schedule}
+        return {**OPTIMIZERS[option].train_fields, "schedule": "constant"}
+    fields = {**OPTIMIZERS[config.optimizer].train_fields, "schedule": SCHEDULES[option].schedule}
     if option == "1cycle":
         # The cycle needs its length up front and must run whole: patience = length, best epoch kept.
         length = min(config.one_cycle_epochs, config.max_epochs)
@@ -158,6 +155,5 @@ def cell_config(config: StudyConfig, cell: Cell, lr: float) -> RunConfig:
 def range_test_config(config: StudyConfig, optimizer: str) -> RunConfig:
     """The LR range test's run config for optimizer option `optimizer`: a constant LR, the first seed."""
     base = cell_config(config, Cell(optimizer if config.kind == "optimizers" else "constant", config.seed), 1e-3)
-    chosen = OPTIMIZERS[optimizer]
-    train = dataclasses.replace(base.train, optimizer=chosen.optimizer, momentum=chosen.momentum, schedule="constant")
+    train = dataclasses.replace(base.train, **OPTIMIZERS[optimizer].train_fields, schedule="constant")
     return dataclasses.replace(base, name=f"lr-range-test-{optimizer}", out=str(config.folder), train=train)

@@ -21,10 +21,8 @@ DEFAULT_SEEDS = 3
 STUDY_DIR = "study"  # under --out: the SQLite file, and one folder per study
 
 # Fields that say where a worker runs or how it waits, not what the study computes: workers on
-# other machines may differ in these.
-LOCAL_FIELDS = frozenset(
-    {"study", "storage", "timeout", "heartbeat_interval", "grace_period", "max_retry", "data_dir", "out"}
-)
+# other machines may differ in these (every worker option, the study's name and the paths).
+LOCAL_FIELDS = frozenset({f.name for f in dataclasses.fields(WorkerOptions)} | {"study", "data_dir", "out"})
 
 
 def parse_options(kind: str, text: str | None, quick: bool) -> tuple[str, ...]:
@@ -65,7 +63,7 @@ class StudyConfig(WorkerOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.study is None or self.study.strip() != "", "--study must not be empty")
+        nonempty(self.study, "--study")
         require(self.seeds is None or self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
         check_seeds(self.seed, len(self.seed_list))
         nonempty(self.data_dir, "--data-dir")

@@ -19,6 +19,11 @@ class OptimizerOption:
     momentum: float  # TrainConfig.momentum (sgd and nesterov only)
     keras: str  # what Keras builds, for the report
 
+    @property
+    def train_fields(self) -> dict[str, str | float]:
+        """The `TrainConfig` fields that build it."""
+        return {"optimizer": self.optimizer, "momentum": self.momentum}
+
 
 @dataclass(frozen=True)
 class ScheduleOption:

@@ -20,11 +20,12 @@ import math
 from dataclasses import dataclass
 
 from dnnlab import stats
+from dnnlab.exercise.prose import MIN_ACCURACY_GAP
 from dnnlab.study.book import BETTER, QUALITY, SAME, SPEED, WORSE, Claim, book_rating, claims
 from dnnlab.study.options import reference, title
 from dnnlab.study.results import OptionResults
 
-QUALITY_SAME = 0.01  # validation accuracy, absolute
+QUALITY_SAME = MIN_ACCURACY_GAP  # validation accuracy, absolute: the exercise's 1 point
 SPEED_SAME = 1.25  # ratio of epochs to the target
 
 UNDECIDED, UNMEASURED = "undecided", "unmeasured"
@@ -117,7 +118,7 @@ class Row:
 
 
 ADJECTIVES = {SPEED: ("faster", "slower", "fast"), QUALITY: ("better", "worse", "good")}
-SAME_WITHIN = {SPEED: "within 1.25×", QUALITY: "within 1 point"}
+SAME_WITHIN = {SPEED: f"within {SPEED_SAME:g}×", QUALITY: f"within {100 * QUALITY_SAME:g} point"}
 
 
 def expected_words(claim: Claim, versus: str) -> str:
