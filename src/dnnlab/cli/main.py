@@ -130,6 +130,10 @@ def cmd_search_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def study_report_line(files: dict) -> str:
+    return f"dnnlab: report in {files['html']} and {files['md']}; tables in {files['csv']} and {files['cells_csv']}"
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     from dnnlab.study.run import run_study
 
@@ -140,8 +144,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         f"finished ({outcome.wall_seconds:.0f} s in this worker)"
     )
     if outcome.report_files:
-        files = outcome.report_files
-        print(f"dnnlab: report in {files['html']} and {files['md']}; tables in {files['csv']} and {files['cells_csv']}")
+        print(study_report_line(outcome.report_files))
     else:
         print(
             f"dnnlab: the report is written when every cell has finished; for what has finished so far: dnnlab "
@@ -155,7 +158,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
     from dnnlab.study.run import study_report
 
     files = study_report(args.study, args.storage or default_storage_url(args.out, STUDY_DIR), args.out)
-    print(f"dnnlab: report in {files['html']} and {files['md']}; tables in {files['csv']} and {files['cells_csv']}")
+    print(study_report_line(files))
     return 0
 
 
@@ -192,12 +195,12 @@ def add_study_commands(commands) -> None:
         dest="kind", metavar="KIND", help="what to compare: optimizers or schedules", parser_class=OneLineParser
     )
     kinds.required = True
+    shared = tuple(f.name for f in dataclasses.fields(WorkerOptions))
     for cls, what in (
         (OptimizerStudyConfig, "SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam, AdaMax, Nadam, AdamW (Table 11-2)"),
         (ScheduleStudyConfig, "constant, power, exponential, piecewise, performance, 1cycle LR schedules"),
     ):
         kind_parser = kinds.add_parser(cls.kind, help=what, description=f"Compare {what} on CIFAR-10.")
-        shared = tuple(f.name for f in dataclasses.fields(WorkerOptions))
         own = tuple(f.name for f in dataclasses.fields(cls) if f.name not in shared)
         add_dataclass_arguments(kind_parser, cls, "study options", only=own)
         add_dataclass_arguments(kind_parser, WorkerOptions, "worker options (as dnnlab search's)")

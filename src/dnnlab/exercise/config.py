@@ -119,9 +119,8 @@ class ExerciseConfig:
         parse_parts(self.parts)
         require(self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
         check_seeds(self.seed, self.seeds)
-        for name in ("noise_levels", "out"):
+        for name in ("noise_levels", "out", "data_dir"):
             nonempty(getattr(self, name), "--" + name.replace("_", "-"))
-        nonempty(self.data_dir, "--data-dir")
         check_subset(self.quick_subset, flag="--quick-subset")
         if isinstance(self.lr, str):
             require(self.lr in LR_CHOICES, f"--lr must be auto, textbook or a positive number, got {self.lr!r}")

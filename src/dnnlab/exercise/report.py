@@ -87,7 +87,6 @@ def build_document(
         "without one, one seed decides nothing."
         + "".join(sorted({f" The noise levels used here were measured by {n.source}." for n in (noise or {}).values()}))
     )
-    doc.heading("Figures")
     captions = {
         "curves_epoch": "Validation loss and accuracy per epoch, every part and seed.",
         "curves_time": "The same against cumulative training CPU seconds (LR search and validation excluded; "
@@ -98,8 +97,7 @@ def build_document(
         "mc_reliability": "Part e (first seed), test set: reliability diagram, deterministic vs MC Dropout.",
         "mc_coverage": "Part e (first seed), test set: accuracy as the most uncertain predictions are set aside first.",
     }
-    for name, path in figures.items():
-        doc.figure(path, captions[name])
+    doc.figures(figures, captions)
     return doc
 
 

@@ -64,6 +64,12 @@ class Document:
         """A PNG already saved (see `dnnlab.report.figures.save_figure`); linked from Markdown, embedded in HTML."""
         self.blocks.append(("figure", (Path(path), caption)))
 
+    def figures(self, figures: dict[str, Path], captions: dict[str, str], heading: str = "Figures") -> None:
+        """A section of the saved figures by name, each with its caption."""
+        self.heading(heading)
+        for name, path in figures.items():
+            self.figure(path, captions[name])
+
     def to_markdown(self, folder: Path) -> str:
         lines = [f"# {self.title}", ""]
         for kind, value in self.blocks:

@@ -58,8 +58,9 @@ def dashboard_command(url: str) -> str:
         parsed = sqlalchemy.engine.make_url(_with_driver(url))
     except sqlalchemy.exc.ArgumentError:
         return shlex.join(["optuna-dashboard", url])
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        parsed = parsed.set(database=str(Path(parsed.database).resolve()))
+    database = sqlite_path(url)
+    if database is not None:
+        parsed = parsed.set(database=str(database.resolve()))
     return shlex.join(["optuna-dashboard", parsed.render_as_string(hide_password=True)])
 
 

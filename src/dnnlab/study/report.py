@@ -266,15 +266,13 @@ def build_document(config, options, target, table_rows, study, figures) -> Docum
             "validation loss of every epoch is the same to the last digit, so what tells them apart changed no "
             "float32 result on this net at these learning rates."
         )
-    doc.heading("Figures")
     captions = {
         "curves_epoch": "Validation loss and accuracy per epoch, every cell; dotted: the common target.",
         "curves_time": "The same against training CPU seconds (compiling excluded).",
         "lr_range_tests": "The LR range test of each optimizer, with the LR the rule picked.",
         "schedules": "Each schedule's learning rate over the epochs it ran (first seed), as its optimizer computed it.",
     }
-    for name, path in figures.items():
-        doc.figure(path, captions[name])
+    doc.figures(figures, captions)
     return doc
 
 
